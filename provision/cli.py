@@ -1,0 +1,102 @@
+"""The ``provision`` command: argument parsing and dispatch to subcommands.
+
+Subcommands live in :mod:`provision.commands`, one module each, registered in
+:data:`COMMANDS` in the order ``--help`` lists them. A command module exposes
+``HELP`` (one line), ``add_arguments(parser)`` and ``main(args) -> int``, and
+keeps heavy imports inside ``main`` so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from provision import __version__
+from provision.errors import ProvisionError
+
+COMMANDS: dict[str, str] = {
+    "validate": "provision.commands.validate",
+}
+
+
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's module is imported."""
+    parser = argparse.ArgumentParser(
+        prog="provision",
+        description="First-boot provisioning: fetch, validate and apply a declarative machine config.",
+    )
+    parser.add_argument("--version", action="version", version=f"provision {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show a traceback on internal errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
+        module = _load(name)
+        sp = sub.add_parser(
+            name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sp)
+    return parser
+
+
+def _requested_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="provision: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only import the one command module we need; --help imports them all.
+    parser = build_parser(only=_requested_command(argv))
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _configure_logging(args.verbose)
+    module = _load(args.command)
+    try:
+        return int(module.main(args))
+    except ProvisionError as exc:
+        print(f"provision {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"provision {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (`provision ... | head`): not an error worth a trace.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # a bug: say so in one line, trace only on request
+        if args.debug:
+            raise
+        print(
+            f"provision {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "  this is a bug in provision; rerun with --debug for a traceback and report it",
+            file=sys.stderr,
+        )
+        return 70

@@ -1,0 +1,1 @@
+"""One module per ``provision`` subcommand (see provision.cli.COMMANDS)."""

@@ -1,0 +1,1 @@
+"""Config specs: parsing by version, validation, translation to the newest model."""

@@ -1,0 +1,81 @@
+"""Turn a schema-valid spec dict into the typed model.
+
+Generic over the dataclasses in :mod:`provision.config.model`: each field is
+looked up by its camelCase spec name. The dict has passed the schema, so
+types are right; this only reshapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from functools import cache
+from typing import Any, TypeVar
+
+from provision.config import model
+
+T = TypeVar("T")
+
+# Spec names whose camelCase form is not the mechanical one.
+_SPEC_NAME_OVERRIDES = {"size_mib": "sizeMiB", "start_mib": "startMiB"}
+
+
+def spec_name(field_name: str) -> str:
+    if field_name in _SPEC_NAME_OVERRIDES:
+        return _SPEC_NAME_OVERRIDES[field_name]
+    head, *rest = field_name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+@cache
+def _fields(cls: type) -> list[tuple[str, str, Any]]:
+    hints = typing.get_type_hints(cls, vars(model))
+    return [(f.name, spec_name(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(inner[0], value)
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(item_type, v) for v in value)
+    if origin is dict:
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value)  # type: ignore[arg-type]
+    return value
+
+
+def build(cls: type[T], data: dict[str, Any]) -> T:
+    kwargs = {}
+    for name, key, tp in _fields(cls):
+        if key in data and data[key] is not None:
+            kwargs[name] = _convert(tp, data[key])
+    return cls(**kwargs)
+
+
+def build_config(data: dict[str, Any]) -> model.Config:
+    return build(model.Config, data)
+
+
+def to_spec(obj: Any) -> Any:
+    """The inverse of :func:`build`: a model object back to a spec dict (unset fields omitted)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING
+            )
+            if value is None or value == default:
+                continue
+            out[spec_name(f.name)] = to_spec(value)
+        return out
+    if isinstance(obj, tuple):
+        return [to_spec(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_spec(v) for k, v in obj.items()}
+    return obj

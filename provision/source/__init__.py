@@ -1,0 +1,1 @@
+"""Bytes to values with source positions (JSON and YAML)."""

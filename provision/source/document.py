@@ -1,0 +1,37 @@
+"""A parsed config document that can say where each value came from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision.diagnostics import ConfigPath, Position
+
+
+@dataclass
+class Document:
+    """``value`` is the parsed data (dicts, lists, str, int, float, bool, None).
+
+    ``locate(path)`` gives the position of the value at a config path, or of
+    the nearest ancestor that exists; ``locate_key(path)`` the position of the
+    mapping key naming the last path element (used for "unknown key" errors).
+    Positions are computed lazily: the JSON fast path never pays for them
+    unless a diagnostic needs one.
+    """
+
+    name: str
+    text: str
+    value: Any
+    format: str  # "json" or "yaml"
+    _locate: Callable[[ConfigPath, bool], Position | None] = field(repr=False, default=lambda p, k: None)
+
+    def locate(self, path: ConfigPath) -> Position | None:
+        return self._locate(tuple(path), False)
+
+    def locate_key(self, path: ConfigPath) -> Position | None:
+        return self._locate(tuple(path), True)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()

@@ -1,0 +1,482 @@
+"""Write schemas/provision-1.0.0.json.
+
+The schema is data; this script is only the convenient way to write it with
+shared definitions and descriptions. Run it after editing; a test checks the
+committed JSON equals its output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+J = dict[str, Any]
+
+
+def obj(props: J, required: list[str] | None = None, desc: str = "") -> J:
+    out: J = {"type": "object", "additionalProperties": False, "properties": props}
+    if required:
+        out["required"] = required
+    if desc:
+        out["description"] = desc
+    return out
+
+
+def s(desc: str, **kw: Any) -> J:
+    return {"type": "string", "description": desc, **kw}
+
+
+def i(desc: str, **kw: Any) -> J:
+    return {"type": "integer", "description": desc, **kw}
+
+
+def b(desc: str) -> J:
+    return {"type": "boolean", "description": desc}
+
+
+def arr(items: J, desc: str) -> J:
+    return {"type": "array", "items": items, "description": desc}
+
+
+def ref(name: str, desc: str = "") -> J:
+    out: J = {"$ref": f"#/$defs/{name}"}
+    if desc:
+        out["description"] = desc
+    return out
+
+
+RESOURCE = obj(
+    {
+        "source": s(
+            "URL of the contents: data:, http:, https:, tftp:, s3: or gs:. Omitted: no contents "
+            "(an empty file is created if none exists)."
+        ),
+        "compression": {
+            "enum": ["gzip"],
+            "description": "Compression of the fetched data; it is decompressed before use.",
+        },
+        "httpHeaders": arr(
+            obj(
+                {
+                    "name": s("Header name.", minLength=1),
+                    "value": s("Header value."),
+                },
+                ["name"],
+            ),
+            "Extra HTTP headers sent with the request (http and https sources only).",
+        ),
+        "verification": obj(
+            {
+                "hash": s(
+                    "Expected hash of the decompressed data: sha256-<64 hex> or sha512-<128 hex>."
+                )
+            },
+            desc="How the fetched data is verified.",
+        ),
+    },
+    desc="A piece of data fetched from a URL, optionally compressed and verified.",
+)
+
+NODE_OWNER = obj(
+    {
+        "id": i("Numeric id.", minimum=0),
+        "name": s("Name, resolved against the target root's passwd or group file."),
+    },
+    desc="Owner by id or by name (not both).",
+)
+
+NODE_COMMON: J = {
+    "path": s("Absolute, normalised path of the node inside the target root."),
+    "overwrite": b(
+        "Replace a node that already exists at the path. Default false: an existing node is an error."
+    ),
+    "user": ref("nodeOwner", "Owning user; default root."),
+    "group": ref("nodeOwner", "Owning group; default root."),
+}
+
+FILE = obj(
+    {
+        **NODE_COMMON,
+        "contents": ref("resource", "Contents of the file."),
+        "append": arr(ref("resource"), "Data appended to the file, in order."),
+        "mode": i("Permission bits as a decimal integer (0644 octal is 420). Default 0644."),
+    },
+    ["path"],
+    "A regular file.",
+)
+DIRECTORY = obj(
+    {**NODE_COMMON, "mode": i("Permission bits as a decimal integer. Default 0755.")},
+    ["path"],
+    "A directory.",
+)
+LINK = obj(
+    {
+        **NODE_COMMON,
+        "target": s("Target of the link."),
+        "hard": b("A hard link instead of a symbolic one; the target must be absolute."),
+    },
+    ["path", "target"],
+    "A symbolic or hard link.",
+)
+
+PARTITION = obj(
+    {
+        "label": s("GPT partition name (at most 36 characters, no colon)."),
+        "number": i("Partition number; 0 means the next free one.", minimum=0),
+        "sizeMiB": i("Size in MiB; 0 means as large as possible.", minimum=0),
+        "startMiB": i("Start in MiB; 0 means the start of the largest free block.", minimum=0),
+        "typeGuid": s("Partition type GUID. Default Linux filesystem data."),
+        "guid": s("Unique partition GUID."),
+        "wipePartitionEntry": b(
+            "Allow deleting and recreating a partition that does not match the spec."
+        ),
+        "shouldExist": b("false: the partition must not exist (deleted if wipePartitionEntry)."),
+        "resize": b("Grow a partition that matches in everything but size."),
+    },
+    desc="A GPT partition.",
+)
+DISK = obj(
+    {
+        "device": s("Block device path, or a /dev/disk/by-* link."),
+        "wipeTable": b("Wipe the partition table before partitioning."),
+        "partitions": arr(ref("partition"), "Partitions on the disk."),
+    },
+    ["device"],
+    "A disk to partition.",
+)
+RAID = obj(
+    {
+        "name": s("Array name; the device becomes /dev/md/<name>.", minLength=1),
+        "level": {
+            "enum": ["linear", "raid0", "0", "raid1", "1", "raid4", "4", "raid5", "5",
+                     "raid6", "6", "raid10", "10"],
+            "description": "RAID level.",
+        },
+        "devices": arr(s("Member device."), "Member devices."),
+        "spares": i("Number of spare devices among the members.", minimum=0),
+        "options": arr(s("Option."), "Extra mdadm --create options."),
+    },
+    ["name", "level", "devices"],
+    "A software RAID array.",
+)
+LUKS = obj(
+    {
+        "name": s("Name of the opened device (/dev/mapper/<name>).", minLength=1),
+        "device": s("Device to encrypt."),
+        "keyFile": ref("resource", "Key file contents; omitted: a random key kept in the target root."),
+        "label": s("LUKS label."),
+        "uuid": s("LUKS UUID."),
+        "options": arr(s("Option."), "Extra cryptsetup luksFormat options."),
+        "discard": b("Allow discards through the encrypted device."),
+        "openOptions": arr(s("Option."), "Extra cryptsetup open options (also in crypttab)."),
+        "wipeVolume": b("Wipe the device before formatting."),
+        "clevis": {
+            "type": "object",
+            "description": "Clevis binding (TPM2/Tang). Not supported yet: a config using it is rejected.",
+        },
+        "cex": obj({"enabled": b("Use an IBM CEX secure key.")}, desc="IBM CEX (s390x) support; not supported."),
+    },
+    ["name", "device"],
+    "A LUKS2 encrypted volume.",
+)
+SUBVOLUME = obj(
+    {
+        "name": s("Subvolume name (path relative to the filesystem's top level).", minLength=1),
+        "path": s("Where to mount the subvolume in the target root while provisioning."),
+        "mountOptions": arr(s("Mount option."), "Extra mount options."),
+    },
+    ["name"],
+    "A btrfs subvolume.",
+)
+FILESYSTEM = obj(
+    {
+        "device": s("Block device holding the filesystem."),
+        "format": {
+            "enum": ["ext4", "btrfs", "xfs", "vfat", "swap", "none"],
+            "description": "Filesystem type.",
+        },
+        "path": s("Mount point in the target root while provisioning."),
+        "wipeFilesystem": b("Wipe an existing filesystem that does not match."),
+        "label": s("Filesystem label."),
+        "uuid": s("Filesystem UUID."),
+        "options": arr(s("Option."), "Extra mkfs options."),
+        "mountOptions": arr(s("Option."), "Options used when mounting."),
+        "subvolumes": arr(ref("subvolume"), "btrfs subvolumes to create (btrfs only)."),
+    },
+    ["device"],
+    "A filesystem.",
+)
+DROPIN = obj(
+    {"name": s("Drop-in file name, ending in .conf."), "contents": s("Drop-in contents.")},
+    ["name"],
+    "A systemd unit drop-in.",
+)
+UNIT = obj(
+    {
+        "name": s("Unit name with its suffix (.service, .timer, ...)."),
+        "enabled": b("true: enable (started on first boot); false: disable."),
+        "mask": b("Mask the unit (a link to /dev/null)."),
+        "contents": s("Unit file contents."),
+        "dropins": arr(ref("dropin"), "Drop-ins for the unit."),
+    },
+    ["name"],
+    "A systemd unit.",
+)
+USER = obj(
+    {
+        "name": s("User name.", minLength=1),
+        "passwordHash": s("crypt(3) password hash. Secret: never logged."),
+        "sshAuthorizedKeys": arr(s("OpenSSH public key line."), "SSH keys for ~/.ssh/authorized_keys.d/provision."),
+        "uid": i("User id.", minimum=0),
+        "gecos": s("GECOS (comment) field."),
+        "homeDir": s("Home directory."),
+        "noCreateHome": b("Do not create the home directory."),
+        "primaryGroup": s("Primary group name."),
+        "groups": arr(s("Group name."), "Supplementary groups."),
+        "noUserGroup": b("Do not create a group with the user's name."),
+        "noLogInit": b("Do not add the user to lastlog/faillog."),
+        "shell": s("Login shell."),
+        "system": b("A system account."),
+        "shouldExist": b("false: the user is removed if present."),
+    },
+    ["name"],
+    "A user account.",
+)
+GROUP = obj(
+    {
+        "name": s("Group name.", minLength=1),
+        "gid": i("Group id.", minimum=0),
+        "passwordHash": s("Group password hash. Secret: never logged."),
+        "system": b("A system group."),
+        "shouldExist": b("false: the group is removed if present."),
+    },
+    ["name"],
+    "A group.",
+)
+CONTAINER = obj(
+    {
+        "name": s("Container name; also names its unit.", pattern="^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
+        "image": s("Image reference (registry/name:tag or @digest).", minLength=1),
+        "command": arr(s("Argument."), "Command and arguments (overrides the image's CMD)."),
+        "entrypoint": arr(s("Argument."), "Entrypoint (overrides the image's ENTRYPOINT)."),
+        "env": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Environment variables.",
+        },
+        "ports": arr(
+            obj(
+                {
+                    "host": i("Host port.", minimum=1, maximum=65535),
+                    "container": i("Container port.", minimum=1, maximum=65535),
+                    "protocol": {"enum": ["tcp", "udp"], "description": "Protocol; default tcp."},
+                    "hostIp": s("Host address to bind; default all."),
+                },
+                ["container"],
+            ),
+            "Published ports.",
+        ),
+        "volumes": arr(
+            obj(
+                {
+                    "source": s("Absolute host path, or the name of a declared volume."),
+                    "target": s("Absolute path inside the container."),
+                    "readOnly": b("Mount read-only."),
+                },
+                ["source", "target"],
+            ),
+            "Mounted volumes.",
+        ),
+        "networks": arr(s("Name of a declared network, or host/bridge/none."), "Networks joined."),
+        "restart": {
+            "enum": ["no", "always", "on-failure", "unless-stopped"],
+            "description": "Restart policy; default always.",
+        },
+        "user": s("User (name or uid[:gid]) to run the process as."),
+        "enabled": b("Start at boot; default true."),
+    },
+    ["name", "image"],
+    "A container started at boot by a systemd unit.",
+)
+CONTAINERS = obj(
+    {
+        "runtime": {"enum": ["docker", "containerd", "podman"], "description": "Container runtime."},
+        "settings": obj(
+            {
+                "logDriver": s("Log driver (docker: json-file, journald, ...)."),
+                "logOptions": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Log driver options.",
+                },
+                "storageDriver": s("Storage driver (overlay2, overlay, btrfs, ...)."),
+                "dataRoot": s("Absolute path of the runtime's data directory."),
+                "cgroupDriver": {"enum": ["systemd", "cgroupfs"], "description": "cgroup driver."},
+            },
+            desc="Daemon settings; merged into the configuration the image ships.",
+        ),
+        "registries": obj(
+            {
+                "mirrors": arr(
+                    obj(
+                        {
+                            "registry": s("Registry host being mirrored, e.g. docker.io."),
+                            "endpoints": arr(s("Mirror URL."), "Mirror endpoints, tried in order."),
+                        },
+                        ["registry", "endpoints"],
+                    ),
+                    "Registry mirrors.",
+                ),
+                "insecure": arr(s("host[:port]"), "Registries reached over plain HTTP or unverified TLS."),
+                "credentials": arr(
+                    obj(
+                        {
+                            "registry": s("Registry host."),
+                            "username": s("User name."),
+                            "password": s("Password or token. Secret: never logged; stored mode 0600."),
+                        },
+                        ["registry", "username", "password"],
+                    ),
+                    "Registry credentials.",
+                ),
+            },
+            desc="Registry configuration.",
+        ),
+        "volumes": arr(
+            obj(
+                {
+                    "name": s("Volume name.", pattern="^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
+                    "driver": s("Volume driver; default local."),
+                },
+                ["name"],
+            ),
+            "Named volumes containers may use.",
+        ),
+        "networks": arr(
+            obj(
+                {
+                    "name": s("Network name.", pattern="^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
+                    "driver": s("Network driver; default bridge."),
+                    "subnet": s("Subnet in CIDR notation."),
+                },
+                ["name"],
+            ),
+            "Networks containers may join.",
+        ),
+        "containers": arr(ref("container"), "Containers to run at boot."),
+        "preload": arr(
+            ref("resource"),
+            "Image tarballs (docker save / OCI archive) fetched now and loaded on first boot.",
+        ),
+    },
+    desc="Container runtime configuration and containers to run.",
+)
+
+SCHEMA: J = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://provision.invalid/schemas/provision-1.0.0.json",
+    "title": "provision config spec 1.0.0",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["provision"],
+    "properties": {
+        "provision": obj(
+            {
+                "version": s("Config spec version.", const="1.0.0"),
+                "config": obj(
+                    {
+                        "merge": arr(ref("resource"), "Configs merged over this one, in order."),
+                        "replace": ref("resource", "A config that replaces this one."),
+                    },
+                    desc="References to other configs.",
+                ),
+                "timeouts": obj(
+                    {
+                        "httpResponseHeaders": i("Seconds to wait for response headers; default 10.", minimum=0),
+                        "httpTotal": i("Seconds for a whole HTTP fetch; 0 means no limit.", minimum=0),
+                    },
+                    desc="Fetch timeouts.",
+                ),
+                "security": obj(
+                    {
+                        "tls": obj(
+                            {
+                                "certificateAuthorities": arr(
+                                    ref("resource"), "Extra CA certificates (PEM) trusted for https."
+                                )
+                            },
+                            desc="TLS settings.",
+                        )
+                    },
+                    desc="Security settings.",
+                ),
+                "proxy": obj(
+                    {
+                        "httpProxy": s("Proxy for http URLs."),
+                        "httpsProxy": s("Proxy for https URLs."),
+                        "noProxy": arr(s("Host or domain."), "Hosts reached without the proxy."),
+                    },
+                    desc="HTTP proxies used while fetching.",
+                ),
+            },
+            ["version"],
+            "Metadata about the config itself.",
+        ),
+        "storage": obj(
+            {
+                "disks": arr(ref("disk"), "Disks to partition."),
+                "raid": arr(ref("raid"), "Software RAID arrays."),
+                "luks": arr(ref("luks"), "LUKS encrypted volumes."),
+                "filesystems": arr(ref("filesystem"), "Filesystems."),
+                "files": arr(ref("file"), "Files."),
+                "directories": arr(ref("directory"), "Directories."),
+                "links": arr(ref("link"), "Links."),
+            },
+            desc="Disks, filesystems and the nodes written into them.",
+        ),
+        "systemd": obj({"units": arr(ref("unit"), "Units.")}, desc="systemd units."),
+        "passwd": obj(
+            {"users": arr(ref("user"), "Users."), "groups": arr(ref("group"), "Groups.")},
+            desc="Users and groups.",
+        ),
+        "kernelArguments": obj(
+            {
+                "shouldExist": arr(s("Argument."), "Kernel arguments that must be present."),
+                "shouldNotExist": arr(s("Argument."), "Kernel arguments that must be absent."),
+            },
+            desc="Kernel command-line arguments (accepted for Ignition compatibility; applying them is not supported yet).",
+        ),
+        "containers": CONTAINERS,
+    },
+    "$defs": {
+        "resource": RESOURCE,
+        "nodeOwner": NODE_OWNER,
+        "file": FILE,
+        "directory": DIRECTORY,
+        "link": LINK,
+        "disk": DISK,
+        "partition": PARTITION,
+        "raid": RAID,
+        "luks": LUKS,
+        "filesystem": FILESYSTEM,
+        "subvolume": SUBVOLUME,
+        "unit": UNIT,
+        "dropin": DROPIN,
+        "user": USER,
+        "group": GROUP,
+        "container": CONTAINER,
+    },
+}
+
+
+def render() -> str:
+    return json.dumps(SCHEMA, indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    out = Path(__file__).resolve().parent.parent / "schemas" / "provision-1.0.0.json"
+    if sys.argv[1:] == ["--check"]:
+        raise SystemExit(0 if out.read_text() == render() else 1)
+    out.write_text(render())
