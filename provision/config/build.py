@@ -29,7 +29,7 @@ def spec_name(field_name: str) -> str:
 
 
 @cache
-def _fields(cls: type) -> list[tuple[str, str, Any]]:
+def _fields(cls: Any) -> list[tuple[str, str, Any]]:
     hints = typing.get_type_hints(cls, vars(model))
     return [(f.name, spec_name(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
 
@@ -51,7 +51,7 @@ def _convert(tp: Any, value: Any) -> Any:
 
 def build(cls: type[T], data: dict[str, Any]) -> T:
     kwargs = {}
-    for name, key, tp in _fields(cls):
+    for name, key, tp in _fields(cls):  # type: ignore[arg-type]  # classes are hashable
         if key in data and data[key] is not None:
             kwargs[name] = _convert(tp, data[key])
     return cls(**kwargs)

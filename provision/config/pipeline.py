@@ -1,0 +1,191 @@
+"""bytes -> positioned document -> version -> schema -> newest model -> semantic checks.
+
+:func:`parse_config` never raises for bad input: every problem becomes a
+positioned Diagnostic. :func:`load_config` is the strict form stages use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from provision.config import kinds, versions
+from provision.config.model import Config
+from provision.diagnostics import ConfigPath, Diagnostic, error, has_errors
+from provision.errors import ConfigError
+from provision.source.document import Document
+
+# Other user-data formats, recognised by their first line, that we refuse clearly.
+_UNSUPPORTED_PREFIXES = (
+    (b"#!", "shell-script user-data is not supported; use a systemd unit in the config instead"),
+    (b"#include", "#include user-data is not supported; use provision.config.merge references"),
+    (b"#cloud-boothook", "#cloud-boothook user-data is not supported"),
+    (b"#part-handler", "#part-handler user-data is not supported"),
+    (b"#upstart-job", "#upstart-job user-data is not supported"),
+    (b"content-type:", "MIME multipart user-data is not supported; send a single config"),
+    (b"mime-version:", "MIME multipart user-data is not supported; send a single config"),
+)
+
+
+@dataclass
+class ParsedConfig:
+    name: str
+    document: Document | None = None
+    kind: str | None = None  # "provision", "ignition", "cloud-config", "human"
+    version: str | None = None
+    spec: dict[str, Any] | None = None  # newest spec dict, when valid
+    config: Config | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None and not has_errors(self.diagnostics)
+
+
+def _unsupported_format(data: bytes) -> str | None:
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].lower()
+    for prefix, message in _UNSUPPORTED_PREFIXES:
+        if head.startswith(prefix):
+            return message
+    return None
+
+
+def _position(doc: Document, diag: Diagnostic, at_key: bool = False) -> Diagnostic:
+    if diag.position is not None:
+        return diag if diag.file else replace(diag, file=doc.name)
+    pos = doc.locate_key(diag.path) if at_key else doc.locate(diag.path)
+    return diag.at(doc.name, pos)
+
+
+def _own_spec_version(doc: Document) -> tuple[str | None, Diagnostic | None]:
+    meta = doc.value.get("provision")
+    version = meta.get("version") if isinstance(meta, dict) else None
+    if not isinstance(version, str):
+        return None, error(
+            "missing config version", ("provision", "version"),
+            hint=f'add "provision": {{"version": "{versions.NEWEST}"}}',
+        )
+    if versions.find(version) is None:
+        return None, error(
+            f"unsupported config version {version!r}",
+            ("provision", "version"),
+            hint="supported versions: " + ", ".join(versions.supported()),
+        )
+    return version, None
+
+
+def _detect_kind(doc: Document) -> str | None:
+    if isinstance(doc.value, dict) and "provision" in doc.value:
+        return "provision"
+    for name in kinds.IMPORTERS:
+        module = kinds.importer(name)
+        if module is not None and module.detect(doc):
+            return name
+    return None
+
+
+def _check_newest(spec: dict[str, Any]) -> tuple[list[tuple[Diagnostic, bool]], Config | None]:
+    """Schema of the newest version, then the model and the semantic checks."""
+    from provision.config.build import build_config
+    from provision.config.schema import schema_diagnostics
+
+    newest = versions.find(versions.NEWEST)
+    assert newest is not None
+    found = schema_diagnostics(spec, newest.schema_file)
+    if found:
+        return found, None
+    config = build_config(spec)
+    return [(d, False) for d in _semantic(config)], config
+
+
+def _semantic(config: Config) -> list[Diagnostic]:
+    try:
+        from provision.config.checks import run_checks
+    except ModuleNotFoundError:  # pragma: no cover - only while the checks are being built
+        return []
+    found: list[Diagnostic] = run_checks(config)
+    return found
+
+
+def _parse_own(doc: Document, parsed: ParsedConfig) -> None:
+    from provision.config.schema import schema_diagnostics
+
+    version, problem = _own_spec_version(doc)
+    if problem:
+        parsed.diagnostics.append(_position(doc, problem))
+        return
+    assert version is not None
+    parsed.version = version
+    spec_version = versions.find(version)
+    assert spec_version is not None
+    if version != versions.NEWEST:
+        # Parsed by its own version's rules first.
+        found = schema_diagnostics(doc.value, spec_version.schema_file)
+        if found:
+            parsed.diagnostics += [_position(doc, d, k) for d, k in found]
+            return
+        spec = versions.to_newest(doc.value, version)
+    else:
+        spec = doc.value
+    found, config = _check_newest(spec)
+    parsed.diagnostics += [_position(doc, d, k) for d, k in found]
+    parsed.spec, parsed.config = spec, config
+
+
+def _parse_imported(doc: Document, parsed: ParsedConfig, kind: str) -> None:
+    module = kinds.importer(kind)
+    assert module is not None
+    imported: kinds.Imported = module.to_spec(doc)
+    parsed.diagnostics += [_position(doc, d) for d in imported.diagnostics]
+    if imported.spec is None or has_errors(imported.diagnostics):
+        return
+    found, config = _check_newest(imported.spec)
+    for diag, at_key in found:
+        source: ConfigPath | None = imported.source_path(diag.path)
+        pos = None
+        if source is not None:
+            pos = doc.locate_key(source) if at_key else doc.locate(source)
+        parsed.diagnostics.append(diag.at(doc.name, pos))
+    parsed.spec, parsed.config = imported.spec, config
+
+
+def parse_config(data: bytes, name: str) -> ParsedConfig:
+    """Parse and validate one config of any accepted format."""
+    from provision.source.loader import load_document
+
+    parsed = ParsedConfig(name)
+    unsupported = _unsupported_format(data)
+    if unsupported:
+        parsed.diagnostics.append(error(unsupported).at(name, None))
+        return parsed
+    try:
+        doc = load_document(data, name)
+    except ConfigError as exc:
+        parsed.diagnostics += exc.diagnostics
+        return parsed
+    parsed.document = doc
+    kind = _detect_kind(doc)
+    parsed.kind = kind
+    if kind is None:
+        parsed.diagnostics.append(_position(doc, error(
+            "not a recognised config",
+            hint=f'a provision config starts with {{"provision": {{"version": "{versions.NEWEST}"}}}}; '
+            "Ignition configs (ignition.version) and #cloud-config are accepted too",
+        )))
+    elif kind == "provision":
+        _parse_own(doc, parsed)
+    else:
+        _parse_imported(doc, parsed, kind)
+    if has_errors(parsed.diagnostics):
+        parsed.config = None
+    return parsed
+
+
+def load_config(path: str) -> Config:
+    """Read, parse and validate a config file; raise ConfigError on any error."""
+    from provision.source.loader import read_config_file
+
+    parsed = parse_config(read_config_file(path), path)
+    if parsed.config is None or has_errors(parsed.diagnostics):
+        raise ConfigError([d for d in parsed.diagnostics if d.is_error] or parsed.diagnostics)
+    return parsed.config

@@ -1,0 +1,50 @@
+"""Spec versions of provision's own config format.
+
+Each version has its own schema file in schemas/ and a small translate step
+from the version before it; :func:`to_newest` walks the steps. Stages only
+ever see the newest model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Spec = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SpecVersion:
+    version: str
+    schema_file: str
+    # Translates a config of the previous version (already validated by its
+    # own schema) into this version. None for the first version.
+    from_previous: Callable[[Spec], Spec] | None
+
+
+VERSIONS: tuple[SpecVersion, ...] = (
+    SpecVersion("1.0.0", "provision-1.0.0.json", None),
+)
+
+NEWEST = VERSIONS[-1].version
+
+
+def supported() -> list[str]:
+    return [v.version for v in VERSIONS]
+
+
+def find(version: str) -> SpecVersion | None:
+    for v in VERSIONS:
+        if v.version == version:
+            return v
+    return None
+
+
+def to_newest(spec: Spec, version: str) -> Spec:
+    index = supported().index(version)
+    for step in VERSIONS[index + 1 :]:
+        assert step.from_previous is not None
+        spec = step.from_previous(spec)
+        spec["provision"]["version"] = step.version
+    return spec

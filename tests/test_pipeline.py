@@ -1,0 +1,88 @@
+"""The validation pipeline: version detection, schema layer, positions, formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provision.config.pipeline import parse_config
+from provision.diagnostics import format_path
+
+
+def _parse(text: str, name: str = "c.json"):  # type: ignore[no-untyped-def]
+    return parse_config(text.encode(), name)
+
+
+def test_minimal_config_is_valid_and_typed() -> None:
+    parsed = _parse('{"provision": {"version": "1.0.0"}}')
+    assert parsed.ok and parsed.kind == "provision" and parsed.version == "1.0.0"
+    assert parsed.config is not None and parsed.config.storage.files == ()
+
+
+def test_unknown_version_names_the_supported_ones() -> None:
+    parsed = _parse('{"provision": {"version": "9.9.9"}}')
+    [diag] = parsed.diagnostics
+    assert "unsupported config version '9.9.9'" in diag.message
+    assert diag.hint is not None and "1.0.0" in diag.hint
+    assert diag.position is not None and diag.position.line == 1
+
+
+def test_missing_version() -> None:
+    parsed = _parse('{"provision": {}}')
+    assert not parsed.ok
+    assert parsed.diagnostics[0].message == "missing config version"
+
+
+def test_unknown_key_points_at_the_key_with_a_suggestion() -> None:
+    text = '{\n  "provision": {"version": "1.0.0"},\n  "storage": {\n    "files": [{"path": "/a", "Mode": 420}]\n  }\n}\n'
+    parsed = _parse(text)
+    [diag] = parsed.diagnostics
+    assert diag.message == "unknown key 'Mode'"
+    assert format_path(diag.path) == "$.storage.files[0].Mode"
+    assert diag.hint == "did you mean 'mode'?"
+    assert diag.position is not None
+    assert (diag.position.line, diag.position.column) == (4, 30)  # the opening quote of "Mode"
+
+
+def test_every_unknown_key_is_reported() -> None:
+    parsed = _parse('{"provision": {"version": "1.0.0"}, "a": 1, "b": 2}')
+    assert sorted(d.message for d in parsed.diagnostics) == ["unknown key 'a'", "unknown key 'b'"]
+
+
+def test_type_error_does_not_echo_the_value() -> None:
+    secret = "$6$salt$notreallyahashbutsecret"
+    text = json.dumps({"provision": {"version": "1.0.0"}, "passwd": {"users": [{"name": "x", "uid": secret}]}})
+    parsed = _parse(text)
+    [diag] = parsed.diagnostics
+    assert diag.message == "expected an integer, found a string"
+    assert secret not in diag.message and secret not in (diag.hint or "")
+    assert format_path(diag.path) == "$.passwd.users[0].uid"
+
+
+def test_yaml_positions() -> None:
+    text = "provision:\n  version: 1.0.0\nstorage:\n  files:\n    - path: /etc/x\n      mode: nope\n"
+    parsed = _parse(text, "c.yaml")
+    [diag] = parsed.diagnostics
+    assert diag.file == "c.yaml"
+    assert diag.position is not None and diag.position.line == 6
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        (b"#!/bin/sh\necho hi\n", "shell-script"),
+        (b"Content-Type: multipart/mixed; boundary=x\n\n--x\n", "MIME multipart"),
+        (b"#include https://example.com/x\n", "#include"),
+    ],
+)
+def test_other_user_data_formats_are_refused_clearly(payload: bytes, words: str) -> None:
+    parsed = parse_config(payload, "user-data")
+    assert not parsed.ok
+    assert words in parsed.diagnostics[0].message and "not supported" in parsed.diagnostics[0].message
+
+
+def test_unrecognised_document() -> None:
+    parsed = _parse('{"hello": "world"}')
+    assert not parsed.ok
+    assert parsed.diagnostics[0].message == "not a recognised config"
