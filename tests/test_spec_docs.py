@@ -63,3 +63,11 @@ def test_schema_is_strict_everywhere() -> None:
 
     walk(schema, "#")
     assert loose == []
+
+
+def test_ignition_schemas_match_their_generator() -> None:
+    import gen_ignition_schemas
+
+    for version in gen_ignition_schemas.VERSIONS:
+        path = ROOT / "schemas" / f"ignition-{version}.json"
+        assert path.read_text() == gen_ignition_schemas.render(version), "run tools/gen_ignition_schemas.py"

@@ -8,6 +8,7 @@ default). Build one from a validated dict with :func:`provision.config.build.bui
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class Luks:
     discard: bool = False
     open_options: tuple[str, ...] = ()
     wipe_volume: bool = False
+    # Not supported yet: kept so validation can refuse them instead of dropping them.
+    clevis: dict[str, Any] | None = None
+    cex: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
