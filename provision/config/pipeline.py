@@ -50,6 +50,16 @@ def _unsupported_format(data: bytes) -> str | None:
     return None
 
 
+def _header_only_cloud_config(data: bytes, name: str) -> Document | None:
+    """cloud-init accepts a #cloud-config with nothing after the header: an empty config."""
+    lines = data.decode("utf-8", "replace").lstrip("\ufeff").splitlines()
+    if not lines or lines[0].rstrip() != "#cloud-config":
+        return None
+    if any(line.strip() and not line.lstrip().startswith("#") for line in lines[1:]):
+        return None
+    return Document(name, "\n".join(lines), None, "yaml")
+
+
 def _position(doc: Document, diag: Diagnostic, at_key: bool = False) -> Diagnostic:
     if diag.position is not None:
         return diag if diag.file else replace(diag, file=doc.name)
@@ -159,7 +169,7 @@ def parse_config(data: bytes, name: str) -> ParsedConfig:
         parsed.diagnostics.append(error(unsupported).at(name, None))
         return parsed
     try:
-        doc = load_document(data, name)
+        doc = _header_only_cloud_config(data, name) or load_document(data, name)
     except ConfigError as exc:
         parsed.diagnostics += exc.diagnostics
         return parsed
