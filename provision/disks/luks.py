@@ -1,0 +1,208 @@
+"""LUKS2 volumes with cryptsetup, and what the target needs to open them at boot.
+
+Reuse follows Ignition: without ``wipeVolume`` an existing LUKS2 volume is
+reused when a key file is configured and its label, UUID and discard flag
+match (it must also open with that key); LUKS1 or any other signature is an
+error. With ``wipeVolume`` the device is wiped and formatted anew.
+
+The key (the configured key file, or a random one) is kept for the target as
+/etc/luks/<name> (mode 0400) with a matching /etc/crypttab line. The target
+root is usually not mounted while disks are set up, so both wait in the state
+directory and :func:`install_in_target` writes them once it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from provision.config import model
+from provision.disks.probe import Found
+from provision.disks.state import state_dir
+from provision.errors import ProvisionError
+from provision.run import run
+
+TARGET_KEY_DIR = "/etc/luks"
+CLEVIS_UNSUPPORTED = (
+    "LUKS clevis (TPM2/Tang) and cex bindings are not supported yet; "
+    "use a keyFile (or none, for a random key kept in the target)"
+)
+
+# cryptsetup open options that have a crypttab(5) spelling.
+_CRYPTTAB_OPTIONS = {
+    "--allow-discards": "discard",
+    "--perf-no_read_workqueue": "no-read-workqueue",
+    "--perf-no_write_workqueue": "no-write-workqueue",
+    "--perf-same_cpu_crypt": "same-cpu-crypt",
+    "--perf-submit_from_crypt_cpus": "submit-from-crypt-cpus",
+    "--readonly": "readonly",
+}
+
+
+class LuksError(ProvisionError):
+    """A LUKS device cannot be created or reused as configured."""
+
+
+@dataclass(frozen=True)
+class LuksAction:
+    """``kind``: format, wipe-format, reuse."""
+
+    kind: str
+    reason: str = ""
+
+
+def mapper_path(name: str) -> str:
+    return f"/dev/mapper/{name}"
+
+
+def decide(luks: model.Luks, found: Found) -> LuksAction:
+    """Format, or reuse what is on the device, or fail (Ignition's rules)."""
+    if luks.wipe_volume:
+        return LuksAction("wipe-format", f"wipeVolume (found {found.describe()})")
+    if found.type is None and not found.ambivalent:
+        return LuksAction("format", "empty device")
+    if found.type == "crypto_LUKS":
+        if found.version != "2":
+            raise LuksError(f"{luks.device} is a LUKS{found.version} volume; only LUKS2 can be reused")
+        problems = []
+        if luks.key_file is None or luks.key_file.source is None:
+            problems.append("reuse needs a configured keyFile")
+        if luks.label is not None and found.label != luks.label:
+            problems.append(f"label {found.label!r}, wanted {luks.label!r}")
+        if luks.uuid is not None and (found.uuid or "").lower() != luks.uuid.lower():
+            problems.append(f"uuid {found.uuid}, wanted {luks.uuid}")
+        if not problems:
+            return LuksAction("reuse", "existing LUKS2 volume matches")
+        raise LuksError(
+            f"{luks.device} holds a LUKS2 volume that cannot be reused ({'; '.join(problems)}) "
+            "and wipeVolume is false"
+        )
+    raise LuksError(
+        f"{luks.device} already holds {found.describe()} and wipeVolume is false"
+    )
+
+
+def format_args(luks: model.Luks, device: str, key_path: str) -> list[str]:
+    args = ["luksFormat", "--batch-mode", "--type", "luks2", "--key-file", key_path]
+    if luks.label is not None:
+        args += ["--label", luks.label]
+    if luks.uuid is not None:
+        args += ["--uuid", luks.uuid]
+    return [*args, *luks.options, device]
+
+
+def open_args(luks: model.Luks, device: str, key_path: str) -> list[str]:
+    args = ["luksOpen", device, luks.name, "--key-file", key_path]
+    if luks.discard:
+        # --persistent stores the flag in the header, which reuse checks.
+        args += ["--allow-discards", "--persistent"]
+    return [*args, *luks.open_options]
+
+
+def crypttab_line(luks: model.Luks, volume_uuid: str) -> str:
+    options = ["luks"]
+    if luks.discard:
+        options.append("discard")
+    for option in luks.open_options:
+        flag = option.split("=", 1)[0]
+        mapped = _CRYPTTAB_OPTIONS.get(flag)
+        if mapped and mapped not in options:
+            options.append(mapped)
+    return f"{luks.name} UUID={volume_uuid} {TARGET_KEY_DIR}/{luks.name} {','.join(options)}\n"
+
+
+def key_material(luks: model.Luks, fetch: Callable[[model.Resource], IO[bytes]]) -> bytes:
+    """The configured key file's bytes, or a new random key (4096 hex digits)."""
+    if luks.key_file is None or luks.key_file.source is None:
+        return secrets.token_hex(2048).encode()
+    with fetch(luks.key_file) as handle:
+        data = handle.read()
+    if not data:
+        raise LuksError(f"the key file for LUKS volume {luks.name} is empty")
+    return data
+
+
+def _pending_dir() -> Path:
+    path = state_dir() / "luks"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def stage_key(name: str, key: bytes) -> Path:
+    """Write the key to the state directory (0400) and return its path."""
+    path = _pending_dir() / f"{name}.key"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return path
+
+
+def format_volume(
+    luks: model.Luks,
+    device: str,
+    action: LuksAction,
+    fetch: Callable[[model.Resource], IO[bytes]],
+) -> Path:
+    """Format (or check for reuse) and stage the key and crypttab line; return the key path."""
+    key_path = stage_key(luks.name, key_material(luks, fetch))
+    if action.kind == "wipe-format":
+        run("wipefs", ["-a", device])
+    if action.kind in ("format", "wipe-format"):
+        run("cryptsetup", format_args(luks, device, str(key_path)))
+    elif action.kind == "reuse":
+        _check_discard_flag(luks, device)
+    volume_uuid = run("cryptsetup", ["luksUUID", device]).stdout.strip()
+    (_pending_dir() / f"{luks.name}.crypttab").write_text(crypttab_line(luks, volume_uuid))
+    return key_path
+
+
+def open_volume(luks: model.Luks, device: str, key_path: Path) -> str:
+    """Open the volume as /dev/mapper/<name> (needs the kernel's dm-crypt)."""
+    result = run("cryptsetup", open_args(luks, device, str(key_path)), check=False)
+    if result.status != 0:
+        raise LuksError(f"cannot open LUKS volume {luks.name} on {device}: {result.stderr.strip()}")
+    return mapper_path(luks.name)
+
+
+def _check_discard_flag(luks: model.Luks, device: str) -> None:
+    dump = run("cryptsetup", ["luksDump", "--dump-json-metadata", device], check=False)
+    if dump.status != 0:
+        return  # older cryptsetup: the open below still proves the key
+    flags = json.loads(dump.stdout).get("config", {}).get("flags", [])
+    if ("allow-discards" in flags) != luks.discard:
+        raise LuksError(
+            f"{device}: the LUKS2 volume's allow-discards flag does not match discard={luks.discard}"
+        )
+
+
+def install_in_target(root: Path) -> list[str]:
+    """Move staged keys to <root>/etc/luks and add their crypttab lines; return names."""
+    from provision.target.tree import TargetTree
+
+    pending = state_dir() / "luks"
+    if not pending.is_dir():
+        return []
+    names = sorted(p.stem for p in pending.glob("*.crypttab"))
+    if not names:
+        return []
+    with TargetTree(root) as tree:
+        tree.make_directory(TARGET_KEY_DIR, mode=0o700, uid=0, gid=0)
+        existing = (tree.read_bytes("/etc/crypttab") or b"").decode()
+        lines = existing.splitlines(keepends=True)
+        for name in names:
+            key = (pending / f"{name}.key").read_bytes()
+            tree.write_file(f"{TARGET_KEY_DIR}/{name}", [key], mode=0o400, uid=0, gid=0)
+            lines = [ln for ln in lines if ln.split()[:1] != [name]]
+            lines.append((pending / f"{name}.crypttab").read_text())
+        text = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
+        tree.write_file("/etc/crypttab", [text.encode()], mode=0o644, uid=0, gid=0)
+    for name in names:
+        (pending / f"{name}.key").unlink(missing_ok=True)
+        (pending / f"{name}.crypttab").unlink(missing_ok=True)
+    return names

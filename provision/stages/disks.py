@@ -1,0 +1,308 @@
+"""The disks stage: partitions, then RAID, then LUKS, then filesystems.
+
+``plan`` reads every disk (never writes), computes each partition table to
+be, and decides every filesystem whose device exists and is not about to
+change, so a conflict (a partition that does not match, an existing
+filesystem of another format) fails before anything is written. ``apply``
+then writes each disk's table once, makes the kernel see it, waits for the
+exact device nodes and links, and goes on with arrays, volumes, filesystems
+and btrfs subvolumes in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from provision.config import model
+from provision.disks import devices, filesystems, inuse, kernel, layout, luks, raid, references
+from provision.disks.layout import LayoutPlan
+from provision.disks.probe import probe
+from provision.errors import ProvisionError
+from provision.run import run
+from provision.stages.base import Action, Plan, Target
+
+log = logging.getLogger(__name__)
+
+_KIND_NAMES = {
+    "create": "create",
+    "delete": "delete",
+    "recreate": "replace",
+    "resize": "resize",
+    "keep": "unchanged",
+    "absent": "unchanged",
+}
+
+
+@dataclass
+class DiskWork:
+    config_device: str
+    device: str  # real node path
+    layout: LayoutPlan
+    nodes: dict[int, str] = field(default_factory=dict)  # filled by apply
+
+
+@dataclass
+class FilesystemWork:
+    spec: model.Filesystem
+    planned: references.Planned | None
+    device: str | None  # real node, when it exists at plan time and will not change
+    action: filesystems.FilesystemAction | None  # decided at plan time when possible
+
+
+@dataclass
+class DisksPlan:
+    disks: list[DiskWork]
+    raids: list[model.Raid]
+    volumes: list[model.Luks]
+    filesystems: list[FilesystemWork]
+    refs: references.References
+    config: model.Config
+
+
+class DisksStage:
+    name = "disks"
+
+    def is_empty(self, config: model.Config) -> bool:
+        s = config.storage
+        return not (s.disks or s.raid or s.luks or s.filesystems)
+
+    # ---- planning -------------------------------------------------------
+
+    def plan(self, config: model.Config, target: Target) -> Plan:
+        storage = config.storage
+        refs = references.References()
+        actions: list[Action] = []
+        disks = [self._plan_disk(d, refs, actions) for d in storage.disks]
+        if storage.raid and not raid.md_available():
+            raise ProvisionError("the config has RAID arrays but this kernel has no md driver")
+        if storage.luks and not kernel.has_dm_crypt():
+            raise ProvisionError("the config has LUKS volumes but this kernel has no dm-crypt")
+        for array in storage.raid:
+            raid.check_array(array)
+            refs.add_raid(array.name)
+            exists = os.path.exists(raid.array_path(array.name))
+            detail = f"{raid.LEVELS[array.level]} over {', '.join(array.devices)}"
+            if array.spares:
+                detail += f", {array.spares} spare(s)"
+            actions.append(
+                Action("unchanged" if exists else "create", raid.array_path(array.name),
+                       "already assembled" if exists else detail)
+            )
+        for volume in storage.luks:
+            refs.add_luks(volume.name)
+            actions.append(self._plan_luks(volume, refs))
+        fs_work = [self._plan_filesystem(fs, refs, actions) for fs in storage.filesystems]
+        data = DisksPlan(disks, list(storage.raid), list(storage.luks), fs_work, refs, config)
+        return Plan(self.name, actions, data)
+
+    def _plan_disk(
+        self, disk: model.Disk, refs: references.References, actions: list[Action]
+    ) -> DiskWork:
+        from provision.disks.partition_table import read_table
+
+        device = references.existing_device(disk.device)
+        name = devices.kernel_name(device)
+        if devices.is_partition(name):
+            raise ProvisionError(f"{disk.device} is a partition, not a whole disk")
+        busy = inuse.busy_reason(device)
+        try:
+            table = read_table(device)
+        except ProvisionError:
+            if busy:  # a disk in use may not even be readable (a container's root)
+                raise inuse.DeviceBusyError(f"refusing to partition {disk.device}: {busy}") from None
+            raise
+        plan = layout.plan_layout(disk.device, disk, table)
+        if plan.changes:
+            if busy:
+                raise inuse.DeviceBusyError(f"refusing to partition {disk.device}: {busy}")
+            if devices.loop_without_partscan(name):
+                raise ProvisionError(
+                    f"{disk.device} is a loop device attached without partition scanning; "
+                    "attach it with `losetup -P`"
+                )
+        if plan.wipe_table:
+            actions.append(Action("delete", disk.device, "wipeTable: the partition table is replaced"))
+        changed = {op.number for op in plan.ops if op.changes} | (
+            {e.number for e in plan.result} if plan.wipe_table else set()
+        )
+        for op in plan.ops:
+            actions.append(
+                Action(_KIND_NAMES[op.kind], f"{disk.device} partition {op.number}",
+                       op.describe(plan.sector_size))
+            )
+        for entry in plan.result:
+            node = "/dev/" + devices.partition_node_name(name, entry.number)
+            refs.add_partition(
+                device, node, entry.number, entry.label, entry.guid, entry.number in changed
+            )
+        return DiskWork(disk.device, device, plan)
+
+    def _plan_luks(self, volume: model.Luks, refs: references.References) -> Action:
+        planned = refs.lookup(volume.device)
+        if planned is not None and planned.changed:
+            return Action("create", luks.mapper_path(volume.name), f"LUKS2 on {volume.device}")
+        device = references.existing_device(volume.device)
+        decision = luks.decide(volume, probe(device))
+        if decision.kind != "reuse":
+            inuse.refuse_if_busy(device, "encrypt")
+        kind = "unchanged" if decision.kind == "reuse" else "create"
+        return Action(kind, luks.mapper_path(volume.name), f"{decision.reason} on {volume.device}")
+
+    def _plan_filesystem(
+        self, fs: model.Filesystem, refs: references.References, actions: list[Action]
+    ) -> FilesystemWork:
+        fmt = fs.format or "none"
+        item = f"{fmt} on {fs.device}"
+        planned = refs.lookup(fs.device)
+        if planned is not None and planned.kind == "partition" and not planned.changed:
+            # A partition that stays as it is; the kernel may not show it yet.
+            device = planned.node if os.path.exists(planned.node) else None
+        elif planned is not None:
+            device = None
+        else:
+            device = references.existing_device(fs.device)
+        if device is None:
+            actions.append(Action("create", item, "decided once the device exists"))
+            return FilesystemWork(fs, planned, None, None)
+        action = filesystems.decide(fs, probe(device))
+        if action.kind in ("create", "wipe-create", "wipe"):
+            inuse.refuse_if_busy(device, "make a filesystem on")
+        kind = {"create": "create", "wipe-create": "replace", "wipe": "delete"}.get(
+            action.kind, "unchanged"
+        )
+        actions.append(Action(kind, item, action.reason))
+        for sub in fs.subvolumes:
+            actions.append(Action("create", f"btrfs subvolume {sub.name} on {fs.device}",
+                                  "if missing"))
+        return FilesystemWork(fs, None, device, action)
+
+    # ---- applying -------------------------------------------------------
+
+    def apply(self, plan: Plan, target: Target) -> None:
+        if target.dry_run:
+            return
+        data: DisksPlan = plan.data
+        for disk in data.disks:
+            self._apply_disk(disk)
+        for array in data.raids:
+            self._apply_raid(array, data)
+        for volume in data.volumes:
+            self._apply_luks(volume, data)
+        for work in data.filesystems:
+            self._apply_filesystem(work, data)
+
+    def _apply_disk(self, work: DiskWork) -> None:
+        from provision.disks import partition_table, waiting
+
+        plan = work.layout
+        partition_table.write_table(plan)
+        factor = plan.sector_size // 512
+        geometry = {e.number: (e.start * factor, e.size * factor) for e in plan.result}
+        name = devices.kernel_name(work.device)
+        if plan.changes or not _kernel_matches(name, geometry):
+            waiting.refresh_partitions(work.device, geometry)
+        work.nodes = waiting.wait_for_partitions(work.device, geometry)
+        table = partition_table.read_table(work.device) if plan.changes else None
+        entries = table.partitions if table is not None else plan.result
+        links = {}
+        for entry in entries:
+            node = work.nodes.get(entry.number)
+            if node is None:
+                continue
+            if entry.label:
+                links[f"by-partlabel/{devices.encode_link_name(entry.label)}"] = node
+            if entry.guid:
+                links[f"by-partuuid/{entry.guid.lower()}"] = node
+        waiting.wait_for_links(links)
+
+    def _resolve(self, path: str, data: DisksPlan) -> str:
+        """The real node for a config device reference, now that earlier steps ran."""
+        planned = data.refs.lookup(path)
+        if planned is not None and planned.kind == "partition":
+            for disk in data.disks:
+                if disk.device == planned.key and planned.number in disk.nodes:
+                    return disk.nodes[planned.number]
+        if planned is not None and planned.kind == "raid":
+            return os.path.realpath(raid.array_path(planned.key))
+        if planned is not None and planned.kind == "luks":
+            return os.path.realpath(luks.mapper_path(planned.key))
+        return references.existing_device(path)
+
+    def _apply_raid(self, array: model.Raid, data: DisksPlan) -> None:
+        from provision.disks import waiting
+
+        path = raid.array_path(array.name)
+        if os.path.exists(path):
+            log.info("RAID %s already exists", path)
+            return
+        if not raid.md_available():
+            raise ProvisionError(f"cannot create RAID {array.name}: this kernel has no md driver")
+        members = [self._resolve(d, data) for d in array.devices]
+        for member in members:
+            inuse.refuse_if_busy(member, "add to a RAID array")
+        run("mdadm", raid.create_args(array, members))
+        waiting.wait_for_block_device(path)
+
+    def _apply_luks(self, volume: model.Luks, data: DisksPlan) -> None:
+        from provision.disks import waiting
+
+        device = self._resolve(volume.device, data)
+        decision = luks.decide(volume, probe(device))
+        if decision.kind != "reuse":
+            inuse.refuse_if_busy(device, "encrypt")
+        from provision.apply.contents import Fetcher
+
+        fetcher = Fetcher(data.config)
+        try:
+            key_path = luks.format_volume(volume, device, decision, fetcher.fetch)
+        finally:
+            fetcher.close()
+        waiting.wait_for_block_device(luks.open_volume(volume, device, key_path))
+
+    def _apply_filesystem(self, work: FilesystemWork, data: DisksPlan) -> None:
+        from provision.disks import subvolumes
+
+        fs = work.spec
+        device = work.device or self._resolve(fs.device, data)
+        action = work.action
+        if action is None:
+            action = filesystems.decide(fs, probe(device))
+            if action.kind in ("create", "wipe-create", "wipe"):
+                inuse.refuse_if_busy(device, "make a filesystem on")
+        filesystems.apply_filesystem(fs, device, action)
+        if fs.subvolumes:
+            subvolumes.create_subvolumes(device, fs.subvolumes)
+        if action.kind in ("create", "wipe-create"):
+            _link_filesystem(device)
+
+
+def _kernel_matches(disk_name: str, geometry: dict[int, tuple[int, int]]) -> bool:
+    seen = devices.partitions_of(disk_name)
+    if set(seen) != set(geometry):
+        return False
+    for number, (start, size) in geometry.items():
+        base = devices.SYS_BLOCK / seen[number]
+        try:
+            if (int((base / "start").read_text()), int((base / "size").read_text())) != (start, size):
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _link_filesystem(device: str) -> None:
+    """by-uuid/by-label links for a new filesystem (made by udev, or by us without it)."""
+    from provision.disks import waiting
+
+    found = probe(device)
+    links = {}
+    if found.uuid:
+        links[f"by-uuid/{found.uuid}"] = device
+    if found.label:
+        links[f"by-label/{devices.encode_link_name(found.label)}"] = device
+    waiting.wait_for_links(links)
+
+
+STAGE = DisksStage()
