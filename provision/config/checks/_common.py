@@ -1,0 +1,93 @@
+"""Helpers shared by the semantic checks: path syntax, GUIDs, duplicate finding."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Iterator
+from typing import TypeVar
+
+from provision.diagnostics import ConfigPath, Diagnostic, error
+
+K = TypeVar("K", bound=Hashable)
+
+GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+
+
+def is_guid(value: str) -> bool:
+    return re.match(GUID_PATTERN, value) is not None
+
+
+GUID_HINT = 'a GUID looks like "0FC63DAF-8483-4772-8E79-3D69D8477DE4"'
+
+
+def clean_path(path: str) -> str:
+    """The normalised form of an absolute path (what the user most likely meant)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def path_problem(path: str) -> tuple[str, str | None] | None:
+    """Why ``path`` is not an absolute, normalised path, with a hint; None when it is."""
+    if not path:
+        return "path is empty", None
+    if "\0" in path:
+        return "path contains a NUL character", None
+    if not path.startswith("/"):
+        return "path is not absolute", f'paths start with "/", e.g. "/{path}"'
+    if path != "/" and (path.endswith("/") or "//" in path or _has_dot_part(path)):
+        return "path is not normalised", f'did you mean "{clean_path(path)}"?'
+    return None
+
+
+def _has_dot_part(path: str) -> bool:
+    return any(part in (".", "..") for part in path.split("/"))
+
+
+def check_path(path: str, where: ConfigPath) -> Iterator[Diagnostic]:
+    problem = path_problem(path)
+    if problem:
+        yield error(problem[0], where, problem[1])
+
+
+def parents(path: str) -> Iterator[str]:
+    """Proper ancestors of a normalised absolute path, nearest first, without "/"."""
+    while True:
+        path = path.rpartition("/")[0]
+        if not path:
+            return
+        yield path
+
+
+def find_duplicates(
+    items: Iterable[tuple[K, ConfigPath]],
+) -> Iterator[tuple[ConfigPath, ConfigPath]]:
+    """Yield (later path, first path) for every item whose key was seen before."""
+    first: dict[K, ConfigPath] = {}
+    for key, where in items:
+        if key in first:
+            yield where, first[key]
+        else:
+            first[key] = where
+
+
+def describe(where: ConfigPath) -> str:
+    """A config path as a user reads it in a message: ``storage.files[3]``."""
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def duplicate_errors(
+    items: Iterable[tuple[K, ConfigPath]], what: str, hint: str | None = None
+) -> Iterator[Diagnostic]:
+    for where, first in find_duplicates(items):
+        yield error(f"duplicate {what}; already used by {describe(first)}", where, hint)

@@ -1,0 +1,74 @@
+"""data: URLs (RFC 2397): strict parsing and decoding.
+
+``data:[<type>/<subtype>][;attribute=value]*[;base64],<data>``. As in
+Ignition, plain data may hold only URL characters (RFC 2396 "uric": others are
+percent-encoded) and base64 data only the base64 alphabet, padding required.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# RFC 2045 token: printable ASCII except SPACE and tspecials.
+_TOKEN = r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"
+_MEDIA_TYPE_PATTERN = rf"^{_TOKEN}/{_TOKEN}$"
+_PARAMETER_PATTERN = rf'^{_TOKEN}=({_TOKEN}|"[^"]*")$'
+_PERCENT_PATTERN = r"%(?![0-9A-Fa-f]{2})"
+_URIC_PATTERN = r"^(?:[A-Za-z0-9\-_.!~*'();/?:@&=+$,]|%[0-9A-Fa-f]{2})*$"
+_BASE64_PATTERN = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+class DataURLError(ValueError):
+    """Why a data: URL is malformed (never contains the URL's data)."""
+
+
+class DataURL(NamedTuple):
+    media_type: str
+    parameters: tuple[str, ...]
+    base64: bool
+    data: bytes
+
+
+def _percent_decode(text: str) -> bytes:
+    if re.search(_PERCENT_PATTERN, text):
+        raise DataURLError("invalid percent-encoding ('%' must be followed by two hex digits)")
+    if not re.match(_URIC_PATTERN, text):
+        raise DataURLError("data contains a character that must be percent-encoded")
+    from urllib.parse import unquote_to_bytes
+
+    return unquote_to_bytes(text)
+
+
+def parse_data_url(url: str) -> DataURL:
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() != "data":
+        raise DataURLError("not a data: URL")
+    if scheme != "data":
+        raise DataURLError("write the data: prefix in lower case")
+    meta, comma, payload = rest.partition(",")
+    if not comma:
+        raise DataURLError("data URL has no ',' separating the media type from the data")
+    params = meta.split(";")
+    is_base64 = len(params) > 1 and params[-1] == "base64"
+    if is_base64:
+        params.pop()
+    media_type, parameters = params[0], tuple(params[1:])
+    if media_type and not re.match(_MEDIA_TYPE_PATTERN, media_type):
+        raise DataURLError("data URL media type is not of the form type/subtype")
+    for parameter in parameters:
+        if not re.match(_PARAMETER_PATTERN, parameter):
+            raise DataURLError("data URL parameter is not of the form attribute=value")
+    raw = _decode_base64(payload) if is_base64 else _percent_decode(payload)
+    return DataURL(media_type.lower() or "text/plain", parameters, is_base64, raw)
+
+
+def _decode_base64(text: str) -> bytes:
+    import binascii
+
+    if not re.match(_BASE64_PATTERN, text):
+        raise DataURLError("data URL payload is not valid base64")
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        raise DataURLError("data URL payload is not valid base64") from None

@@ -1,0 +1,251 @@
+"""Semantic checks on systemd units and drop-ins, and the unit-file parser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from provision.config.build import build_config
+from provision.config.checks import run_checks
+from provision.diagnostics import Diagnostic, Severity
+from provision.systemd_unit import UnitSyntaxError, parse_unit
+
+SERVICE = "[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=multi-user.target\n"
+NO_INSTALL = "[Service]\nExecStart=/bin/true\n"
+
+
+def check(*units: dict[str, Any]) -> list[Diagnostic]:
+    return run_checks(
+        build_config({"provision": {"version": "1.0.0"}, "systemd": {"units": list(units)}})
+    )
+
+
+def only(
+    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
+) -> Diagnostic:
+    assert len(found) == 1, found
+    [diag] = found
+    assert diag.severity is severity and diag.path == path and text in diag.message, diag
+    return diag
+
+
+# --- parser ------------------------------------------------------------------
+
+
+def test_parser_reads_sections_keys_comments_and_continuations() -> None:
+    unit = parse_unit(
+        "\ufeff# comment\n; another\n[Unit]\nDescription = web server \n"
+        "[Service]\nExecStart=/usr/bin/web \\\n  --port 80 \\\n# skipped inside a continuation\n  --verbose\n"
+        "Environment=A=1\nEnvironment=B=2\nExecStart=\n\n[Install]\nWantedBy=multi-user.target\r\n"
+    )
+    assert [s.name for s in unit.sections] == ["Unit", "Service", "Install"]
+    assert unit.values("Unit", "Description") == ["web server"]
+    assert unit.values("Service", "ExecStart") == ["/usr/bin/web  --port 80  --verbose", ""]
+    assert unit.values("Service", "Environment") == ["A=1", "B=2"]
+    assert unit.has_section("Install") and unit.values("Install", "WantedBy") == [
+        "multi-user.target"
+    ]
+    assert unit.sections[1].line == 5 and unit.sections[1].entries[0].line == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("Description=x\n[Unit]\n", 1, "outside of any [Section]"),
+        ("[Unit]\nDescription\n", 2, "Key=value"),
+        ("[Unit\nA=b\n", 1, "does not end with ']'"),
+        ("[Unit]\n\n[]\n", 3, "invalid section name"),
+        ("[Unit]\n=value\n", 2, "empty key"),
+    ],
+)
+def test_parser_errors_name_the_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(UnitSyntaxError) as info:
+        parse_unit(text)
+    assert info.value.line == line and message in info.value.message
+
+
+@given(st.text(max_size=300))
+def test_parser_either_parses_or_raises_a_positioned_error(text: str) -> None:
+    try:
+        unit = parse_unit(text)
+    except UnitSyntaxError as exc:
+        assert 1 <= exc.line <= text.count("\n") + 1
+    else:
+        assert all(s.name for s in unit.sections)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[Unit]\nDescription=x \\\n  y\nBroken line\n[Service]\nExecStart=/bin/true\n",
+        "Foo=bar\n[Service]\nExecStart=/bin/true\n",
+        "[Unit]\n# c\n\n[Service\nExecStart=/bin/true\n",
+    ],
+)
+def test_parser_reports_the_line_systemd_reports(tmp_path: Path, text: str) -> None:
+    """systemd itself complains about the same line of the same text."""
+    path = tmp_path / "agree.service"
+    path.write_text(text)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    with pytest.raises(UnitSyntaxError) as info:
+        parse_unit(text)
+    assert f"{path}:{info.value.line}: " in proc.stderr, proc.stderr
+
+
+# --- names -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "web.service",
+        "foo@.service",
+        "foo@bar.service",
+        "getty@tty1.service",
+        "a:b_c-d.timer",
+        "x.slice",
+        "sys-kernel-debug.mount",
+        "foo@a@b.service",
+    ],
+)
+def test_valid_unit_names(name: str) -> None:
+    assert check({"name": name}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("web", "no systemd unit extension"),
+        (".service", "no systemd unit extension"),
+        ("web.servce", "invalid systemd unit extension .servce"),
+        ("web.snapshot", "invalid systemd unit extension"),
+        ("../../etc/x.service", "invalid characters"),
+        ("a b.service", "invalid characters"),
+        ("@foo.service", "invalid characters"),
+        ("foo@b/r.service", "invalid systemd instantiated unit"),
+        ("a" * 250 + ".service", "longer than 255"),
+    ],
+)
+def test_invalid_unit_names(name: str, text: str) -> None:
+    only(check({"name": name}), Severity.ERROR, ("systemd", "units", 0, "name"), text)
+
+
+def test_duplicate_unit_names() -> None:
+    only(
+        check({"name": "a.service"}, {"name": "a.service"}),
+        Severity.ERROR,
+        ("systemd", "units", 1, "name"),
+        "duplicate unit name",
+    )
+
+
+def test_dropin_names() -> None:
+    only(
+        check({"name": "a.service", "dropins": [{"name": "10-x.txt"}]}),
+        Severity.ERROR,
+        ("systemd", "units", 0, "dropins", 0, "name"),
+        ".conf",
+    )
+    only(
+        check({"name": "a.service", "dropins": [{"name": "../x.conf"}]}),
+        Severity.ERROR,
+        ("systemd", "units", 0, "dropins", 0, "name"),
+        "plain file name",
+    )
+    only(
+        check({"name": "a.service", "dropins": [{"name": "x.conf"}, {"name": "x.conf"}]}),
+        Severity.ERROR,
+        ("systemd", "units", 0, "dropins", 1, "name"),
+        "duplicate drop-in name",
+    )
+    assert (
+        check({"name": "a.service", "dropins": [{"name": "10-x.conf"}, {"name": "20-y.conf"}]})
+        == []
+    )
+
+
+# --- contents --------------------------------------------------------------
+
+
+def test_unparsable_contents_name_the_line_inside_the_unit() -> None:
+    diag = only(
+        check(
+            {"name": "a.service", "contents": "[Service]\nExecStart=/bin/true\nRestart always\n"}
+        ),
+        Severity.ERROR,
+        ("systemd", "units", 0, "contents"),
+        "line 3",
+    )
+    assert "Key=value" in diag.message
+    only(
+        check({"name": "a.service", "dropins": [{"name": "x.conf", "contents": "Nice=5\n"}]}),
+        Severity.ERROR,
+        ("systemd", "units", 0, "dropins", 0, "contents"),
+        "invalid drop-in contents: line 1",
+    )
+    assert (
+        check(
+            {
+                "name": "a.service",
+                "contents": SERVICE,
+                "dropins": [{"name": "x.conf", "contents": "[Service]\nNice=5\n"}],
+            }
+        )
+        == []
+    )
+
+
+def test_mask_with_contents_is_allowed() -> None:
+    assert check({"name": "a.service", "mask": True, "contents": SERVICE}) == []
+
+
+# --- enabled without [Install] ---------------------------------------------
+
+
+def test_enabled_without_install_section_warns() -> None:
+    only(
+        check({"name": "a.service", "enabled": True, "contents": NO_INSTALL}),
+        Severity.WARNING,
+        ("systemd", "units", 0, "enabled"),
+        "no [Install] section",
+    )
+    assert check({"name": "a.service", "enabled": True, "contents": SERVICE}) == []
+    assert check({"name": "a.service", "enabled": False, "contents": NO_INSTALL}) == []
+    # Without contents the unit comes from the image: nothing to check.
+    assert check({"name": "sshd.service", "enabled": True}) == []
+
+
+def test_an_enabled_instance_of_a_template_without_install_warns() -> None:
+    found = check(
+        {"name": "getty@.service", "contents": NO_INSTALL},
+        {"name": "getty@tty1.service", "enabled": True},
+    )
+    diag = only(found, Severity.WARNING, ("systemd", "units", 1, "enabled"), "template unit")
+    assert "getty@.service" in diag.message
+    assert (
+        check(
+            {"name": "getty@.service", "contents": SERVICE},
+            {"name": "getty@tty1.service", "enabled": True},
+        )
+        == []
+    )
+
+
+def test_an_enabled_template_needs_a_default_instance() -> None:
+    found = check({"name": "worker@.service", "enabled": True, "contents": SERVICE})
+    diag = only(found, Severity.WARNING, ("systemd", "units", 0, "enabled"), "DefaultInstance")
+    assert diag.hint is not None and "worker@name.service" in diag.hint
+    with_default = SERVICE + "DefaultInstance=main\n"
+    assert check({"name": "worker@.service", "enabled": True, "contents": with_default}) == []
