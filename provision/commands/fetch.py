@@ -1,0 +1,149 @@
+"""provision fetch: fetch this machine's config the way first boot would, and print it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provision.platforms.cli_args import SEAMS_HELP, add_settings_arguments, settings_from_args
+
+if TYPE_CHECKING:
+    from provision.config.pipeline import ParsedConfig
+
+HELP = "fetch the config from the platform and print it (secrets redacted)"
+DESCRIPTION = """\
+Detect the platform (or take --platform / provision.platform=), fetch the
+config from it, undo base64/gzip, parse and validate it (provision JSON/YAML,
+Ignition 3.x or #cloud-config), and print the resulting provision config as
+JSON. Password hashes, registry credentials, key file contents and HTTP
+header values are redacted unless --show-secrets is given. Nothing is applied
+and nothing at the source is changed.
+
+Exit status: 0 config printed (or the platform has none: a note on stderr),
+1 fetch or validation failed, 2 usage error, 75 --offline and the config
+needs the network (the flag file <run dir>/neednet was written).
+
+""" + SEAMS_HELP
+
+REDACTED = "<redacted>"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_arguments(parser)
+    parser.add_argument("--config", metavar="FILE",
+                        help="read the config from FILE (platform 'file')")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write the config to FILE (mode 0600) instead of stdout")
+    parser.add_argument("--offline", action="store_true",
+                        help="use only sources that need no network (exit 75 if one is needed)")
+    parser.add_argument("--show-secrets", action="store_true",
+                        help="do not redact password hashes, credentials and key files")
+
+
+def _redact_resource(resource: Any) -> None:
+    if not isinstance(resource, dict):
+        return
+    if isinstance(resource.get("source"), str) and resource["source"].startswith("data:"):
+        resource["source"] = REDACTED
+    for header in resource.get("httpHeaders") or ():
+        if isinstance(header, dict) and "value" in header:
+            header["value"] = REDACTED
+
+
+def redact_secrets(node: Any, path: tuple[str, ...] = ()) -> Any:
+    """``node`` (a spec dict) with secrets replaced by ``<redacted>``; changes it in place.
+
+    Secrets: ``passwordHash``; registry credential ``password``s; a LUKS
+    ``keyFile``'s inline data; every HTTP header value (often a bearer token).
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = (*path, key)
+            secret = key == "passwordHash" or (key == "password" and "credentials" in path)
+            if secret and isinstance(value, str):
+                node[key] = REDACTED
+            elif key == "keyFile":
+                _redact_resource(value)
+            elif key == "httpHeaders" and isinstance(value, list):
+                for header in value:
+                    if isinstance(header, dict) and "value" in header:
+                        header["value"] = REDACTED
+            else:
+                redact_secrets(value, here)
+    elif isinstance(node, list):
+        for item in node:
+            redact_secrets(item, path)
+    return node
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _print_problems(parsed: ParsedConfig, show_source: bool) -> None:
+    from provision.commands.report import print_diagnostics
+
+    # Source lines of fetched user data may hold secrets: quote them only on request.
+    sources = {parsed.name: parsed.document.lines} if show_source and parsed.document else None
+    print_diagnostics(parsed.diagnostics, "text", sources)
+
+
+def main(args: argparse.Namespace) -> int:
+    from provision.config.pipeline import parse_config
+    from provision.diagnostics import has_errors
+    from provision.errors import UsageError
+    from provision.fetch.configrefs import resolve_references
+    from provision.platforms.acquire import (
+        NEED_NETWORK_EXIT,
+        acquire_config,
+        references_need_network,
+        write_neednet_flag,
+    )
+    from provision.platforms.base import Context
+
+    if args.config and args.platform not in (None, "file"):
+        raise UsageError("--config FILE implies --platform file")
+    settings = settings_from_args(args)
+    context = Context(settings)
+    outcome = acquire_config(settings, offline=args.offline, context=context)
+    if outcome.status == "none" or (outcome.status == "config" and outcome.data is None):
+        print(f"provision fetch: platform {outcome.platform} provides no config: "
+              f"{outcome.source}", file=sys.stderr)
+        return 0
+    if outcome.status == "config":
+        assert outcome.data is not None
+        parsed = parse_config(outcome.data, outcome.source)
+        if parsed.spec is None or has_errors(parsed.diagnostics):
+            _print_problems(parsed, args.show_secrets)
+            print(f"provision fetch: the config from {outcome.source} is invalid", file=sys.stderr)
+            return 1
+        if not (args.offline and references_need_network(parsed.spec)):
+            spec = resolve_references(parsed, context.client).spec
+            return _emit(spec, args)
+        write_neednet_flag(settings, "the config references other configs over the network")
+    print(f"provision fetch: needs the network: {outcome.source} "
+          f"(flag written to {settings.neednet_flag})", file=sys.stderr)
+    return NEED_NETWORK_EXIT
+
+
+def _emit(spec: dict[str, Any], args: argparse.Namespace) -> int:
+    if not args.show_secrets:
+        spec = redact_secrets(spec)
+    text = json.dumps(spec, indent=2) + "\n"
+    if args.output:
+        _write_private(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0

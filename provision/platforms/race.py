@@ -1,0 +1,61 @@
+"""Run a few ways of getting the config at once and take the first real answer.
+
+Used for AWS's IPv4 and IPv6 addresses and for OpenStack's config drive
+against its metadata service. An answer counts when ``accept`` says so (a
+missing config drive does not) or when it is an :class:`Answered` error (the
+service replied, just not with what we wanted). Connection failures, which
+keep retrying until the deadline, lose to any answer, but win over
+unaccepted results: "no drive, and the service unreachable" is a failure. The losers run on in
+daemon threads until their own deadline; they hold no resources that matter.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from provision.errors import FetchError
+
+T = TypeVar("T")
+
+
+class Answered(FetchError):
+    """A service replied with a status that makes the fetch fail (not a timeout)."""
+
+
+def first_answer(
+    tasks: Sequence[Callable[[], T]], accept: Callable[[T], bool] = lambda _: True
+) -> T:
+    if len(tasks) == 1:
+        return tasks[0]()
+    results: queue.Queue[tuple[T | None, BaseException | None]] = queue.Queue()
+
+    def runner(task: Callable[[], T]) -> None:
+        try:
+            results.put((task(), None))
+        except BaseException as exc:  # handed to the caller's thread
+            results.put((None, exc))
+
+    for task in tasks:
+        threading.Thread(target=runner, args=(task,), daemon=True).start()
+    fallback: T | None = None
+    have_fallback = False
+    first_error: BaseException | None = None
+    for _ in tasks:
+        value, error = results.get()
+        if error is None:
+            assert value is not None
+            if accept(value):
+                return value
+            fallback, have_fallback = value, True
+        elif isinstance(error, Answered):
+            raise error
+        elif first_error is None:
+            first_error = error
+    # Nobody answered; a failure to reach a service beats "no drive here".
+    if first_error is not None:
+        raise first_error
+    assert have_fallback and fallback is not None
+    return fallback
