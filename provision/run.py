@@ -29,11 +29,10 @@ TOOLS: dict[str, str] = {
     "btrfs": "btrfs",
     "chpasswd": "chpasswd",
     "cryptsetup": "cryptsetup",
-    "curl": "curl",
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
-    "losetup": "losetup",
+    "mcopy": "mcopy",
     "mdadm": "mdadm",
     "mkfs.btrfs": "mkfs.btrfs",
     "mkfs.ext4": "mkfs.ext4",
@@ -43,10 +42,7 @@ TOOLS: dict[str, str] = {
     "modprobe": "modprobe",
     "mount": "mount",
     "partx": "partx",
-    "sgdisk": "sgdisk",
-    "systemctl": "systemctl",
-    "systemd-analyze": "systemd-analyze",
-    "udevadm": "udevadm",
+    "sfdisk": "sfdisk",
     "umount": "umount",
     "useradd": "useradd",
     "userdel": "userdel",
@@ -54,6 +50,7 @@ TOOLS: dict[str, str] = {
     "vmtoolsd": "vmtoolsd",
     "vmware-rpctool": "vmware-rpctool",
     "wipefs": "wipefs",
+    "xorriso": "xorriso",
 }
 
 _EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
