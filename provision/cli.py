@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,13 @@ from provision.errors import ProvisionError
 
 COMMANDS: dict[str, str] = {
     "validate": "provision.commands.validate",
+    "transpile": "provision.commands.transpile",
+    "detect": "provision.commands.detect",
+    "fetch": "provision.commands.fetch",
+    "plan": "provision.commands.plan",
+    "apply": "provision.commands.apply",
+    "status": "provision.commands.status",
+    "run": "provision.commands.run",
 }
 
 
@@ -65,7 +71,13 @@ def _requested_command(argv: Sequence[str]) -> str | None:
 
 
 def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    # Without -v, logging is left to the modules that use it (warnings still
+    # reach stderr): importing it here would cost every run start-up time.
+    if verbosity == 0:
+        return
+    import logging
+
+    level = logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="provision: %(levelname)s: %(message)s", stream=sys.stderr)
 
 

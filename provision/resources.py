@@ -8,20 +8,28 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
-from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_CHECKOUT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT = _PACKAGE.parent
 
 
 def data_dir(kind: str) -> Traversable:
     """``kind`` is ``schemas`` or ``datasources``."""
-    packaged = resources.files("provision").joinpath("_data", kind)
-    if packaged.is_dir():
-        return packaged
-    return _CHECKOUT / kind
+    # Plain paths first: importlib.resources costs start-up time, and is only
+    # needed when the package is not on a filesystem (a zipapp).
+    installed = _PACKAGE / "_data" / kind
+    if installed.is_dir():
+        return installed
+    if (_CHECKOUT / kind).is_dir() and (_CHECKOUT / "pyproject.toml").is_file():
+        return _CHECKOUT / kind
+    from importlib import resources
+
+    return resources.files("provision").joinpath("_data", kind)
 
 
 @cache

@@ -372,3 +372,72 @@ def test_should_exist_false_with_other_fields_warns() -> None:
         ("passwd", "groups", 0, "shouldExist"),
         "removed",
     )
+
+
+# --- the passlib-free fast path agrees with passlib -------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SALT = st.text(alphabet="./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", min_size=1, max_size=16)
+
+
+@settings(max_examples=30, deadline=None)
+@given(password=st.text(st.characters(blacklist_characters="\x00"), max_size=20), salt=_SALT)
+def test_common_shapes_are_what_passlib_identifies(password: str, salt: str) -> None:
+    """Hashes made by passlib are recognised by the fast path as passlib names them."""
+    import re
+
+    from passlib.hash import sha256_crypt, sha512_crypt
+
+    from provision.config.checks.passwd import _COMMON_SHAPES, hash_scheme
+
+    made = {
+        "sha512_crypt": sha512_crypt.using(salt=salt, rounds=5000).hash(password),
+        "sha256_crypt": sha256_crypt.using(salt=salt, rounds=5000).hash(password),
+    }
+    for scheme, digest in made.items():
+        assert re.match(_COMMON_SHAPES[scheme], digest), (scheme, digest)
+        assert hash_scheme(digest) == scheme
+
+
+_BCRYPT64 = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@settings(max_examples=60, deadline=None)
+@given(cost=st.integers(4, 31), salt=st.text(alphabet=_BCRYPT64, min_size=22, max_size=22),
+       digest=st.text(alphabet=_BCRYPT64, min_size=31, max_size=31), variant=st.sampled_from("aby"))
+def test_bcrypt_shape_matches_passlibs_parser(cost: int, salt: str, digest: str, variant: str) -> None:
+    """No bcrypt backend is needed to parse: compare with passlib's own parser."""
+    from passlib.hash import bcrypt
+
+    from provision.config.checks.passwd import hash_scheme
+
+    value = f"$2{variant}${cost:02d}${salt}{digest}"
+    try:
+        parsed = bcrypt.from_string(value)
+        theirs = bool(parsed.checksum)
+    except ValueError:
+        theirs = False
+    assert (hash_scheme(value) == "bcrypt") == theirs
+
+
+@pytest.mark.parametrize("mangled", [
+    "$6$salt$" + "a" * 85, "$6$salt$" + "a" * 87, "$6$sa:lt$" + "a" * 86, "$5$salt$" + "a" * 42,
+    "$2b$03$" + "a" * 53, "$2b$12$" + "a" * 52,
+])
+def test_near_miss_shapes_still_go_to_passlib(mangled: str) -> None:
+    from passlib.registry import get_crypt_handler
+
+    from provision.config.checks.passwd import hash_scheme
+
+    def passlib_accepts(value: str) -> bool:
+        for name in ("sha512_crypt", "sha256_crypt", "bcrypt"):
+            handler = get_crypt_handler(name)
+            try:
+                if handler.identify(value) and handler.from_string(value).checksum:
+                    return True
+            except (ValueError, TypeError):
+                pass
+        return False
+
+    assert (hash_scheme(mangled) is not None) == passlib_accepts(mangled)

@@ -7,37 +7,75 @@ default). Build one from a validated dict with :func:`provision.config.build.bui
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+from dataclasses import field
+from typing import Any, TypeVar, dataclass_transform
 
 
-@dataclass(frozen=True)
-class HTTPHeader:
+class _Model:
+    """Value semantics shared by every model class.
+
+    Defined once here instead of generated per class by @dataclass: the model
+    is imported on every boot, and generating these methods for ~45 classes
+    cost more start-up time than all of schema evaluation.
+    """
+
+    __slots__ = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined, no-any-return]
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, *(
+            tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self._values()
+        )))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return f"{self.__class__.__name__}({shown})"
+
+
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def dataclass(cls: type[T]) -> type[T]:
+    """A frozen dataclass whose value methods come from _Model (its base class)."""
+    return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+
+
+@dataclass
+class HTTPHeader(_Model):
     name: str
     value: str = ""
 
 
-@dataclass(frozen=True)
-class Verification:
+@dataclass
+class Verification(_Model):
     hash: str | None = None
 
 
-@dataclass(frozen=True)
-class Resource:
+@dataclass
+class Resource(_Model):
     source: str | None = None
     compression: str | None = None
     http_headers: tuple[HTTPHeader, ...] = ()
     verification: Verification = field(default_factory=Verification)
 
 
-@dataclass(frozen=True)
-class NodeOwner:
+@dataclass
+class NodeOwner(_Model):
     id: int | None = None
     name: str | None = None
 
 
-@dataclass(frozen=True)
-class File:
+@dataclass
+class File(_Model):
     path: str
     overwrite: bool | None = None
     user: NodeOwner = field(default_factory=NodeOwner)
@@ -47,8 +85,8 @@ class File:
     mode: int | None = None
 
 
-@dataclass(frozen=True)
-class Directory:
+@dataclass
+class Directory(_Model):
     path: str
     overwrite: bool | None = None
     user: NodeOwner = field(default_factory=NodeOwner)
@@ -56,8 +94,8 @@ class Directory:
     mode: int | None = None
 
 
-@dataclass(frozen=True)
-class Link:
+@dataclass
+class Link(_Model):
     path: str
     target: str
     overwrite: bool | None = None
@@ -66,8 +104,8 @@ class Link:
     hard: bool | None = None
 
 
-@dataclass(frozen=True)
-class Partition:
+@dataclass
+class Partition(_Model):
     label: str | None = None
     number: int = 0
     size_mib: int | None = None
@@ -79,15 +117,15 @@ class Partition:
     resize: bool = False
 
 
-@dataclass(frozen=True)
-class Disk:
+@dataclass
+class Disk(_Model):
     device: str
     wipe_table: bool = False
     partitions: tuple[Partition, ...] = ()
 
 
-@dataclass(frozen=True)
-class Raid:
+@dataclass
+class Raid(_Model):
     name: str
     level: str
     devices: tuple[str, ...] = ()
@@ -95,8 +133,8 @@ class Raid:
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Luks:
+@dataclass
+class Luks(_Model):
     name: str
     device: str
     key_file: Resource | None = None
@@ -111,15 +149,15 @@ class Luks:
     cex: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class Subvolume:
+@dataclass
+class Subvolume(_Model):
     name: str
     path: str | None = None
     mount_options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Filesystem:
+@dataclass
+class Filesystem(_Model):
     device: str
     format: str | None = None
     path: str | None = None
@@ -131,8 +169,8 @@ class Filesystem:
     subvolumes: tuple[Subvolume, ...] = ()
 
 
-@dataclass(frozen=True)
-class Storage:
+@dataclass
+class Storage(_Model):
     disks: tuple[Disk, ...] = ()
     raid: tuple[Raid, ...] = ()
     luks: tuple[Luks, ...] = ()
@@ -142,14 +180,14 @@ class Storage:
     links: tuple[Link, ...] = ()
 
 
-@dataclass(frozen=True)
-class Dropin:
+@dataclass
+class Dropin(_Model):
     name: str
     contents: str | None = None
 
 
-@dataclass(frozen=True)
-class Unit:
+@dataclass
+class Unit(_Model):
     name: str
     enabled: bool | None = None
     mask: bool | None = None
@@ -157,13 +195,13 @@ class Unit:
     dropins: tuple[Dropin, ...] = ()
 
 
-@dataclass(frozen=True)
-class Systemd:
+@dataclass
+class Systemd(_Model):
     units: tuple[Unit, ...] = ()
 
 
-@dataclass(frozen=True)
-class User:
+@dataclass
+class User(_Model):
     name: str
     password_hash: str | None = None
     ssh_authorized_keys: tuple[str, ...] = ()
@@ -180,8 +218,8 @@ class User:
     should_exist: bool = True
 
 
-@dataclass(frozen=True)
-class Group:
+@dataclass
+class Group(_Model):
     name: str
     gid: int | None = None
     password_hash: str | None = None
@@ -189,35 +227,35 @@ class Group:
     should_exist: bool = True
 
 
-@dataclass(frozen=True)
-class Passwd:
+@dataclass
+class Passwd(_Model):
     users: tuple[User, ...] = ()
     groups: tuple[Group, ...] = ()
 
 
-@dataclass(frozen=True)
-class KernelArguments:
+@dataclass
+class KernelArguments(_Model):
     should_exist: tuple[str, ...] = ()
     should_not_exist: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class PortMapping:
+@dataclass
+class PortMapping(_Model):
     container: int
     host: int | None = None
     protocol: str = "tcp"
     host_ip: str | None = None
 
 
-@dataclass(frozen=True)
-class VolumeMount:
+@dataclass
+class VolumeMount(_Model):
     source: str
     target: str
     read_only: bool = False
 
 
-@dataclass(frozen=True)
-class Container:
+@dataclass
+class Container(_Model):
     name: str
     image: str
     command: tuple[str, ...] = ()
@@ -231,8 +269,8 @@ class Container:
     enabled: bool = True
 
 
-@dataclass(frozen=True)
-class RuntimeSettings:
+@dataclass
+class RuntimeSettings(_Model):
     log_driver: str | None = None
     log_options: dict[str, str] = field(default_factory=dict)
     storage_driver: str | None = None
@@ -240,14 +278,14 @@ class RuntimeSettings:
     cgroup_driver: str | None = None
 
 
-@dataclass(frozen=True)
-class RegistryMirror:
+@dataclass
+class RegistryMirror(_Model):
     registry: str
     endpoints: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RegistryCredential:
+@dataclass
+class RegistryCredential(_Model):
     registry: str
     username: str
     password: str
@@ -256,28 +294,28 @@ class RegistryCredential:
         return f"RegistryCredential(registry={self.registry!r}, username={self.username!r}, password=<redacted>)"
 
 
-@dataclass(frozen=True)
-class Registries:
+@dataclass
+class Registries(_Model):
     mirrors: tuple[RegistryMirror, ...] = ()
     insecure: tuple[str, ...] = ()
     credentials: tuple[RegistryCredential, ...] = ()
 
 
-@dataclass(frozen=True)
-class NamedVolume:
+@dataclass
+class NamedVolume(_Model):
     name: str
     driver: str | None = None
 
 
-@dataclass(frozen=True)
-class Network:
+@dataclass
+class Network(_Model):
     name: str
     driver: str | None = None
     subnet: str | None = None
 
 
-@dataclass(frozen=True)
-class Containers:
+@dataclass
+class Containers(_Model):
     runtime: str | None = None
     settings: RuntimeSettings = field(default_factory=RuntimeSettings)
     registries: Registries = field(default_factory=Registries)
@@ -287,37 +325,37 @@ class Containers:
     preload: tuple[Resource, ...] = ()
 
 
-@dataclass(frozen=True)
-class ConfigReferences:
+@dataclass
+class ConfigReferences(_Model):
     merge: tuple[Resource, ...] = ()
     replace: Resource | None = None
 
 
-@dataclass(frozen=True)
-class Timeouts:
+@dataclass
+class Timeouts(_Model):
     http_response_headers: int | None = None
     http_total: int | None = None
 
 
-@dataclass(frozen=True)
-class TLS:
+@dataclass
+class TLS(_Model):
     certificate_authorities: tuple[Resource, ...] = ()
 
 
-@dataclass(frozen=True)
-class Security:
+@dataclass
+class Security(_Model):
     tls: TLS = field(default_factory=TLS)
 
 
-@dataclass(frozen=True)
-class Proxy:
+@dataclass
+class Proxy(_Model):
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Meta:
+@dataclass
+class Meta(_Model):
     version: str
     config: ConfigReferences = field(default_factory=ConfigReferences)
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -325,8 +363,8 @@ class Meta:
     proxy: Proxy = field(default_factory=Proxy)
 
 
-@dataclass(frozen=True)
-class Config:
+@dataclass
+class Config(_Model):
     """A whole config in the newest model."""
 
     provision: Meta

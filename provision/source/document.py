@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from provision.diagnostics import ConfigPath, Position
+
+# Line breaks as YAML (and so PyYAML's marks) counts them.
+_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 @dataclass
@@ -34,4 +38,8 @@ class Document:
 
     @property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        """Source lines, split where positions count lines (not str.splitlines'
+        rules, which also break at form feeds and other separators)."""
+        if self.format == "json":
+            return [line.removesuffix("\r") for line in self.text.split("\n")]
+        return _YAML_LINE_BREAK.split(self.text)

@@ -22,6 +22,13 @@ WEAK_SCHEMES = {"md5_crypt", "bsdi_crypt", "bigcrypt", "des_crypt"}
 # libxcrypt schemes passlib does not know: yescrypt (the Debian, Ubuntu and
 # Fedora default), gost-yescrypt and scrypt. Checked by shape.
 _XCRYPT_PATTERN = r"^\$(y|gy|7)\$[./A-Za-z0-9]+\$[./A-Za-z0-9]*\$[./A-Za-z0-9]{43}$"
+# The common schemes' exact shapes (default rounds): recognised without
+# importing passlib, which costs boot time; every other form goes to passlib.
+_COMMON_SHAPES = {
+    "sha512_crypt": r"^\$6\$[./0-9A-Za-z]{0,16}\$[./0-9A-Za-z]{86}$",
+    "sha256_crypt": r"^\$5\$[./0-9A-Za-z]{0,16}\$[./0-9A-Za-z]{43}$",
+    "bcrypt": r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}$",
+}
 _NAME_PATTERN = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$"
 HASH_HINT = "generate one with `mkpasswd --method=yescrypt` or `openssl passwd -6`"
 
@@ -36,6 +43,9 @@ def hash_scheme(value: str) -> str | None:
     value = value.lstrip("!")  # "!" prefixes a locked account's hash
     if re.match(_XCRYPT_PATTERN, value):
         return {"y": "yescrypt", "gy": "gost_yescrypt", "7": "scrypt"}[value.split("$")[1]]
+    for name, shape in _COMMON_SHAPES.items():
+        if re.match(shape, value):
+            return name
     import warnings
 
     from passlib.registry import get_crypt_handler
