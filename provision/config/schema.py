@@ -48,7 +48,7 @@ def _describe(err: Failure) -> tuple[str, ConfigPath, str | None, bool]:
     """(message, path, hint, points_at_key) for one failure."""
     path = err.path
     keyword = err.keyword
-    value = err.schema.get(keyword)
+    value: Any = err.schema[keyword] if keyword in err.schema else None
     if keyword == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         key = err.detail
@@ -64,7 +64,7 @@ def _describe(err: Failure) -> tuple[str, ConfigPath, str | None, bool]:
         wanted = " or ".join(_EXPECTED.get(str(t), str(t)) for t in expected)
         return f"expected {wanted}, found {_kind(err.instance)}", path, None, False
     if keyword == "enum":
-        options = ", ".join(repr(v) for v in value if v is not None)
+        options = ", ".join(repr(v) for v in value or () if v is not None)
         return f"must be one of {options}", path, None, False
     if keyword == "const":
         return f"must be {value!r}", path, None, False
