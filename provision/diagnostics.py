@@ -96,7 +96,12 @@ def render_text(d: Diagnostic, source_lines: Sequence[str] | None = None) -> str
         head += f" at {format_path(d.path)}"
     lines = [f"{head}: {d.message}"]
     if d.position and source_lines and 0 < d.position.line <= len(source_lines):
-        src = source_lines[d.position.line - 1].rstrip("\r\n").expandtabs(1)
+        # One character for one: the caret stays under its column, and a
+        # hostile file cannot send escape sequences to the terminal.
+        src = "".join(
+            c if c.isprintable() else " " if c == "\t" else "?"
+            for c in source_lines[d.position.line - 1].rstrip("\r\n")
+        )
         if len(src) <= 200:
             gutter = f"{d.position.line:>5} | "
             lines.append(gutter + src)

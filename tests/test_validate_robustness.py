@@ -196,3 +196,13 @@ def test_validate_never_raises_on_config_shaped_values(value: Any) -> None:
 @given(st.binary(max_size=300))
 def test_validate_never_raises_on_any_bytes(data: bytes) -> None:
     assert_terminates_with_diagnostics(data)
+
+
+def test_snippet_of_an_unparsable_file_is_shown_and_sanitised(tmp_path: Path) -> None:
+    """Even when parsing fails the source line is shown, with control characters made harmless."""
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"provision": {"version": "1.0.0"}, "a": \x1b[31m tru }')
+    proc = subprocess.run([sys.executable, "-m", "provision", "validate", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert '"provision"' in proc.stdout and "^" in proc.stdout

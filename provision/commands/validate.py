@@ -53,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
                 "diagnostics": [to_json(d) for d in found],
             })
             continue
-        sources = {path: parsed.document.lines} if parsed.document else None
+        lines = parsed.document.lines if parsed.document else data.decode("utf-8", "replace").splitlines()
+        sources = {path: lines}
         print_diagnostics(found, args.format, sources, stream=sys.stdout)
         if args.format == "text":
             errors = sum(d.is_error for d in found)
