@@ -51,3 +51,18 @@ class Stage(Protocol):
     def plan(self, config: Config, target: Target) -> Plan: ...
 
     def apply(self, plan: Plan, target: Target) -> None: ...
+
+
+class Releasing(Stage, Protocol):
+    """A stage whose apply holds something (mounts) that ``release`` gives back.
+
+    Who ran it decides when: ``provision apply`` releases at the end of its
+    run, even after a failure; the initramfs keeps the mounts across stage
+    processes and releases them in its umount stage.
+    """
+
+    def release(self, target: Target) -> None: ...
+
+
+def releases(stage: Stage) -> bool:
+    return callable(getattr(stage, "release", None))

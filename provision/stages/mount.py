@@ -63,6 +63,10 @@ class MountStage:
                 mounting.unmount_all(root)
             raise
 
+    def release(self, target: Target) -> None:
+        if not target.dry_run:
+            unmount_all(target)
+
 
 def unmount_all(target: Target) -> list[str]:
     """Unmount what the mount stage mounted under ``target.root`` (deepest first)."""

@@ -1,0 +1,51 @@
+"""provision status: was a target root provisioned, when, how did each stage end."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "show whether, when and with which config a target root was provisioned"
+DESCRIPTION = """\
+Read DIR/etc/.provision/result.json and say whether the root was provisioned,
+when, on which platform and instance, with which config (its sha256), and how
+each stage ended (applied, empty, failed with item and cause, not run).
+
+Exit status: 0 provisioned successfully, 1 a run failed or is unfinished,
+3 never provisioned, 2 usage error.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", required=True, metavar="DIR", help="the target root directory")
+    parser.add_argument("--json", action="store_true", help="print the record as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    from provision.apply.result import RESULT_PATH, read_result
+    from provision.target.tree import TargetTree
+
+    with TargetTree(args.root) as tree:
+        record = read_result(tree)
+    if record is None:
+        print(f"{args.root}: not provisioned (no {RESULT_PATH})")
+        return 3
+    if args.json:
+        print(record.to_json(), end="")
+        return 0 if record.status == "succeeded" else 1
+    shown = record.status
+    if shown == "running":
+        shown = "unfinished (running now, or interrupted: apply the same config again to resume)"
+    print(f"{args.root}: {shown}")
+    print(f"  config sha256: {record.config_sha256}")
+    print(f"  platform:      {record.platform or '-'}")
+    print(f"  instance id:   {record.instance_id or '-'}")
+    print(f"  started:       {record.started}")
+    print(f"  finished:      {record.finished or '-'}")
+    print(f"  provision:     {record.provision_version}")
+    for stage in record.stages:
+        timing = f" in {stage.seconds:.3f} s" if stage.seconds is not None else ""
+        changes = f", {stage.changes} change(s)" if stage.changes is not None else ""
+        print(f"  {stage.name:<10} {stage.status}{changes}{timing}")
+        if stage.error:
+            print(f"    {stage.item}: {stage.error}")
+    return 0 if record.status == "succeeded" else 1

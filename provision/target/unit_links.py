@@ -1,0 +1,173 @@
+"""The symlinks ``systemctl --root=DIR enable UNIT`` makes, computed without systemctl.
+
+From a unit's ``[Install]`` section: ``WantedBy=``/``RequiredBy=``
+give ``/etc/systemd/system/<target>.wants|.requires/<unit>``,
+``Alias=`` gives ``/etc/systemd/system/<alias>``, ``Also=`` enables further
+units, and a template enabled without an instance uses ``DefaultInstance=``
+(no links without one). Each link points at the unit file's path as found in
+the unit search path, as systemctl writes it. The same list, removed, is
+what ``systemctl disable`` does (``Also=`` units included).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provision.systemd_unit import UnitSyntaxError, parse_unit
+
+log = logging.getLogger(__name__)
+
+UNIT_DIR = "/etc/systemd/system"
+# Persistent unit search path, highest priority first (systemd.unit(5)).
+SEARCH_PATH = (UNIT_DIR, "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+# UpheldBy= is left out on purpose: systemctl 252 (what we verify against) ignores it.
+_DEPENDENCY_DIRS = {"WantedBy": ".wants", "RequiredBy": ".requires"}
+
+
+@dataclass(frozen=True)
+class UnitName:
+    prefix: str  # "foo" of foo@bar.service / foo.service
+    instance: str | None  # "bar"; "" for the template foo@.service; None when not templated
+    suffix: str  # ".service"
+
+    @classmethod
+    def parse(cls, name: str) -> UnitName:
+        stem, dot, suffix = name.rpartition(".")
+        if not dot:
+            return cls(name, None, "")
+        if "@" in stem:
+            prefix, _, instance = stem.partition("@")
+            return cls(prefix, instance, "." + suffix)
+        return cls(stem, None, "." + suffix)
+
+    @property
+    def is_template(self) -> bool:
+        return self.instance == ""
+
+    @property
+    def template(self) -> str:
+        return f"{self.prefix}@{self.suffix}" if self.instance is not None else self.full
+
+    @property
+    def full(self) -> str:
+        if self.instance is None:
+            return self.prefix + self.suffix
+        return f"{self.prefix}@{self.instance}{self.suffix}"
+
+    def with_instance(self, instance: str) -> UnitName:
+        return UnitName(self.prefix, instance, self.suffix)
+
+
+def _expand(value: str, unit: UnitName) -> str:
+    """The unit-name specifiers [Install] values commonly use (systemd.unit(5))."""
+    table = {
+        "n": unit.full, "N": unit.full[: -len(unit.suffix)] if unit.suffix else unit.full,
+        "p": unit.prefix, "i": unit.instance or "", "j": unit.prefix.rpartition("-")[2], "%": "%",
+    }
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "%" and i + 1 < len(value) and value[i + 1] in table:
+            out.append(table[value[i + 1]])
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def _list_values(values: list[str]) -> list[str]:
+    """Space-separated list settings; an empty assignment resets the list."""
+    items: list[str] = []
+    for value in values:
+        if not value:
+            items.clear()
+        else:
+            items.extend(value.split())
+    return items
+
+
+def _is_unit_name(name: str) -> bool:
+    """A plain unit file name: links made from [Install] must stay in the unit directory."""
+    return bool(name) and "/" not in name and name not in (".", "..") and "." in name
+
+
+@dataclass(frozen=True)
+class EnableLink:
+    path: str  # the link, inside the root
+    target: str  # what it points to
+
+
+# (unit file name) -> (path found in the search path, contents) or None.
+UnitReader = Callable[[str], "tuple[str, str] | None"]
+
+
+def find_unit(name: UnitName, read: UnitReader) -> tuple[str, str] | None:
+    """The unit's file: an instance's own file first, then its template's."""
+    candidates = [name.full] if name.instance is None or name.is_template else [name.full, name.template]
+    for candidate in candidates:
+        found = read(candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def enable_links(name: str, read: UnitReader) -> tuple[list[EnableLink], list[str]]:
+    """The links enabling ``name`` implies, plus warnings (no [Install], no file, ...)."""
+    links: list[EnableLink] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    queue = [name]
+    while queue:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        unit = UnitName.parse(current)
+        found = find_unit(unit, read)
+        if found is None:
+            warnings.append(f"{current}: no unit file in the target; nothing to link")
+            continue
+        path, text = found
+        try:
+            parsed = parse_unit(text)
+        except UnitSyntaxError as exc:
+            warnings.append(f"{current}: {exc}; not linked")
+            continue
+        linked: UnitName | None = unit
+        if unit.is_template:
+            default = [v for v in parsed.values("Install", "DefaultInstance") if v]
+            if not default:
+                warnings.append(f"{current}: a template without DefaultInstance=; enable an instance")
+                linked = None
+            else:
+                linked = unit.with_instance(_expand(default[-1], unit))
+        if linked is not None:
+            unit = linked
+            for key, suffix in _DEPENDENCY_DIRS.items():
+                for target in _list_values(parsed.values("Install", key)):
+                    target = _expand(target, unit)
+                    if not _is_unit_name(target):
+                        warnings.append(f"{current}: {key}={target} is not a unit name; ignored")
+                        continue
+                    links.append(EnableLink(f"{UNIT_DIR}/{target}{suffix}/{unit.full}", path))
+            for alias in _list_values(parsed.values("Install", "Alias")):
+                if not _is_unit_name(_expand(alias, unit)):
+                    warnings.append(f"{current}: Alias={alias} is not a unit name; ignored")
+                    continue
+                alias_name = UnitName.parse(_expand(alias, unit))
+                if alias_name.is_template and unit.instance:
+                    alias_name = alias_name.with_instance(unit.instance)
+                if alias_name.full != unit.full:
+                    links.append(EnableLink(f"{UNIT_DIR}/{alias_name.full}", path))
+        for also in _list_values(parsed.values("Install", "Also")):
+            also_name = _expand(also, UnitName.parse(current))
+            if _is_unit_name(also_name):
+                queue.append(also_name)
+            else:
+                warnings.append(f"{current}: Also={also} is not a unit name; ignored")
+        if not parsed.has_section("Install") and current == name:
+            warnings.append(f"{current}: no [Install] section; only the preset is written")
+    unique = list(dict.fromkeys(links))
+    return unique, warnings

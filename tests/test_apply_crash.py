@@ -1,0 +1,153 @@
+"""A run killed at any point converges on rerun to the tree an uninterrupted run makes.
+
+The run is killed after each applied item in turn (the documented seam
+PROVISION_TEST_CRASH_AFTER=N, which os._exit()s like a kill) and at random
+moments with SIGKILL; the rerun must produce exactly the same tree: no
+doubled appends, no stray scratch files, same modes and owners.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apply_fixtures import REPO, data_url, make_root, manifest
+
+from provision.apply.crashpoint import ENV, EXIT_STATUS
+
+DRIVER = (
+    "import sys, json; from pathlib import Path; sys.path.insert(0, 'tests');"
+    "from apply_fixtures import apply; apply(json.load(open(sys.argv[1])), Path(sys.argv[2]))"
+)
+
+SPEC: dict[str, Any] = {
+    "storage": {
+        "directories": [{"path": "/var/lib/app", "user": {"name": "core"}, "mode": 0o750},
+                        {"path": "/srv", "mode": 0o700}],
+        "files": [
+            {"path": "/etc/hosts", "append": [{"source": data_url("10.0.0.1 db\n")},
+                                              {"source": data_url("10.0.0.2 cache\n")}]},
+            {"path": "/etc/motd", "mode": 0o600},
+            {"path": "/etc/app/app.conf", "contents": {"source": data_url("a=1\n")},
+             "append": [{"source": data_url("b=2\n")}], "user": {"name": "core"}},
+            {"path": "/etc/issue", "overwrite": True, "contents": {"source": data_url("welcome\n")}},
+            {"path": "/var/lib/app/state", "contents": {"source": data_url("s")}, "mode": 0o640},
+        ],
+        "links": [{"path": "/usr/local/bin/app", "target": "/etc/app/app.conf"},
+                  {"path": "/etc/app/hard", "target": "/etc/app/app.conf", "hard": True}],
+    },
+    "systemd": {"units": [
+        {"name": "app.service", "enabled": True,
+         "contents": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=web.service\n",
+         "dropins": [{"name": "env.conf", "contents": "[Service]\nEnvironment=A=1\n"}]},
+        {"name": "job@.service", "contents": "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n"},
+        {"name": "job@one.service", "enabled": True},
+        {"name": "cups.service", "mask": True},
+    ]},
+}
+
+
+def base_root(path: Path) -> Path:
+    root = make_root(path)
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    (root / "etc/motd").write_text("image motd\n")
+    (root / "etc/issue").write_text("old issue\n")
+    return root
+
+
+def run(spec_path: Path, root: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full = {k: v for k, v in os.environ.items() if k != ENV}
+    full.update(env or {})
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(spec_path), str(root)], cwd=REPO,
+                            env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen[bytes]) -> int:
+    _out, err = proc.communicate(timeout=120)
+    if proc.returncode not in (0, EXIT_STATUS, -signal.SIGKILL):
+        raise AssertionError(err.decode())
+    return proc.returncode
+
+
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    base = tmp_path_factory.mktemp("crash")
+    spec_path = base / "spec.json"
+    spec_path.write_text(json.dumps(SPEC))
+    root = base_root(base / "reference")
+    assert finish(run(spec_path, root)) == 0
+    tree = manifest(root)
+    # Sanity: the reference itself is what the config says.
+    assert (root / "etc/hosts").read_text() == "127.0.0.1 localhost\n10.0.0.1 db\n10.0.0.2 cache\n"
+    assert (root / "etc/app/app.conf").read_text() == "a=1\nb=2\n"
+    return spec_path, tree
+
+
+def test_killed_after_every_item_converges(expected: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    spec_path, tree = expected
+    crashed_at = []
+    for n in range(1, 60):
+        root = base_root(tmp_path / f"n{n}")
+        if finish(run(spec_path, root, {ENV: str(n)})) == 0:
+            break  # n is past the last item: the run finished
+        crashed_at.append(n)
+        # Killed again at the same count during the resumed run, then left to finish.
+        finish(run(spec_path, root, {ENV: str(n)}))
+        assert finish(run(spec_path, root)) == 0
+        assert manifest(root) == tree, f"after a kill at item {n}"
+        shutil.rmtree(root)
+    assert len(crashed_at) >= 15  # every item of the config was a kill point
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_converges(expected: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    spec_path, tree = expected
+    rng = random.Random(5)
+    for attempt in range(12):
+        root = base_root(tmp_path / f"k{attempt}")
+        proc = run(spec_path, root)
+        time.sleep(rng.uniform(0.05, 0.6))  # interpreter start-up is part of the window
+        proc.send_signal(signal.SIGKILL)
+        finish(proc)
+        assert finish(run(spec_path, root)) == 0
+        assert manifest(root) == tree, f"after SIGKILL in attempt {attempt}"
+        shutil.rmtree(root)
+
+
+def test_resume_after_a_kill_keeps_users_and_skips_finished_stages(tmp_path: Path) -> None:
+    """Through the CLI with the users stage: a kill in the files stage, then a rerun."""
+    from apply_fixtures import run_cli, write_config
+
+    spec = {"passwd": {"users": [{"name": "svc", "uid": 3100, "noCreateHome": True}]},
+            "storage": {"files": [{"path": f"/etc/svc/f{i}", "user": {"name": "svc"},
+                                   "contents": {"source": data_url(f"{i}\n")}} for i in range(4)]}}
+    cfg = write_config(tmp_path / "c.json", spec)
+    reference = base_root(tmp_path / "reference")
+    assert run_cli("apply", "--stages", "users,files", "--root", str(reference), str(cfg)).returncode == 0
+    resumed_after_users = 0
+    for n in (1, 3, 5, 8):
+        root = base_root(tmp_path / f"n{n}")
+        killed = run_cli("apply", "--stages", "users,files", "--root", str(root), str(cfg), env={ENV: str(n)})
+        assert killed.returncode == EXIT_STATUS
+        status = run_cli("status", "--root", str(root))
+        assert status.returncode == 1 and "unfinished" in status.stdout
+        record = json.loads((root / "etc/.provision/result.json").read_text())
+        users_done = next(s for s in record["stages"] if s["name"] == "users")["status"] == "applied"
+        again = run_cli("apply", "--stages", "users,files", "--root", str(root), str(cfg))
+        assert again.returncode == 0, again.stderr
+        if users_done:  # killed in the files stage: the finished users stage is not run again
+            resumed_after_users += 1
+            assert "users: already applied" in again.stdout
+        assert manifest(root) == manifest(reference), f"after a kill at item {n}"
+        rows = [line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("svc:")]
+        assert len(rows) == 1  # no doubled user
+    assert resumed_after_users >= 2
