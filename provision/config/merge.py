@@ -15,8 +15,12 @@ The child overrides the parent:
   ``shouldNotExist`` and vice versa;
 - any other list is replaced by the child's.
 
-Written by the fetching work as a minimal implementation; the transpile work
-owns this module and may extend it.
+A *conflict* is the same scalar field (or a replaced list) set to different
+values by parent and child, or a child's node replacing a parent's node of
+another kind at the same path. The child still wins, as in Ignition; a caller
+that wants to hear about it passes ``on_conflict(parent_path, child_path)``
+(paths into the parent and the child dicts). ``provision transpile`` turns
+them into warnings naming both source lines.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from provision.diagnostics import ConfigPath
+
 Spec = dict[str, Any]
 _Key = Callable[[dict[str, Any]], object]
+ConflictHandler = Callable[[ConfigPath, ConfigPath], None]
 
 
 def _field(name: str) -> _Key:
@@ -67,57 +74,90 @@ _KEYS: dict[tuple[str, ...], _Key] = {
 _NODE_LISTS = ("files", "directories", "links")
 
 
-def merge_specs(parent: Spec, child: Spec) -> Spec:
+def list_key(where: tuple[str, ...]) -> _Key | None:
+    """How entries of the list at ``where`` (keys only, no indices) are identified; None: not keyed."""
+    return _KEYS.get(where) or (_field("name") if where[-1:] == ("httpHeaders",) else None)
+
+
+def merge_specs(parent: Spec, child: Spec, on_conflict: ConflictHandler | None = None) -> Spec:
     """A new spec dict: ``child`` merged over ``parent``. Neither input is modified."""
-    merged: Spec = _merge_value(copy.deepcopy(parent), copy.deepcopy(child), ())
-    _drop_shadowed_nodes(merged, parent, child)
+    merger = _Merger(on_conflict)
+    merged: Spec = merger.value(copy.deepcopy(parent), copy.deepcopy(child), (), (), ())
+    _drop_shadowed_nodes(merged, parent, child, merger.conflict)
     _reconcile_kernel_arguments(merged, child)
     return merged
 
 
-def _merge_value(parent: Any, child: Any, where: tuple[str, ...]) -> Any:
-    if isinstance(parent, dict) and isinstance(child, dict):
-        out = dict(parent)
-        for key, value in child.items():
-            out[key] = _merge_value(parent[key], value, (*where, key)) if key in parent else value
-        return out
-    if isinstance(parent, list) and isinstance(child, list):
-        return _merge_list(parent, child, where)
-    return child
+class _Merger:
+    def __init__(self, on_conflict: ConflictHandler | None) -> None:
+        self.on_conflict = on_conflict
 
+    def conflict(self, parent_path: ConfigPath, child_path: ConfigPath) -> None:
+        if self.on_conflict is not None:
+            self.on_conflict(parent_path, child_path)
 
-def _merge_list(parent: list[Any], child: list[Any], where: tuple[str, ...]) -> list[Any]:
-    key_of = _KEYS.get(where) or (_field("name") if where[-1:] == ("httpHeaders",) else None)
-    if key_of is None:
-        if all(not isinstance(v, dict | list) for v in parent + child):
-            return parent + [v for v in child if v not in parent]
+    def value(self, parent: Any, child: Any, where: tuple[str, ...], ppath: ConfigPath, cpath: ConfigPath) -> Any:
+        if isinstance(parent, dict) and isinstance(child, dict):
+            out = dict(parent)
+            for key, value in child.items():
+                if key in parent:
+                    out[key] = self.value(parent[key], value, (*where, key), (*ppath, key), (*cpath, key))
+                else:
+                    out[key] = value
+            return out
+        if isinstance(parent, list) and isinstance(child, list):
+            return self.list(parent, child, where, ppath, cpath)
+        if parent != child or type(parent) is not type(child):
+            self.conflict(ppath, cpath)
         return child
-    out = list(parent)
-    index = {key_of(entry): i for i, entry in enumerate(out)}
-    for entry in child:
-        key = key_of(entry)
-        if key in index:
-            out[index[key]] = _merge_value(out[index[key]], entry, where)
-        else:
-            index[key] = len(out)
-            out.append(entry)
-    return out
+
+    def list(self, parent: list[Any], child: list[Any], where: tuple[str, ...],
+             ppath: ConfigPath, cpath: ConfigPath) -> list[Any]:
+        key_of = list_key(where)
+        if key_of is None:
+            if all(not isinstance(v, dict | list) for v in parent + child):
+                return parent + [v for v in child if v not in parent]
+            if parent and parent != child:
+                self.conflict(ppath, cpath)
+            return child
+        out = list(parent)
+        index = {key_of(entry): i for i, entry in enumerate(out)}
+        for j, entry in enumerate(child):
+            key = key_of(entry)
+            if key in index:
+                i = index[key]
+                out[i] = self.value(out[i], entry, where, (*ppath, i), (*cpath, j))
+            else:
+                index[key] = len(out)
+                out.append(entry)
+        return out
 
 
-def _drop_shadowed_nodes(merged: Spec, parent: Spec, child: Spec) -> None:
+def _drop_shadowed_nodes(merged: Spec, parent: Spec, child: Spec, conflict: ConflictHandler) -> None:
     """Files, directories and links share paths: a child's entry removes the parent's other kinds."""
     storage, child_storage = merged.get("storage"), child.get("storage")
     if not isinstance(storage, dict) or not isinstance(child_storage, dict):
         return
+    def paths(storage: Any, kind: str) -> dict[Any, int]:
+        entries = storage.get(kind, []) if isinstance(storage, dict) else []
+        return {e.get("path"): j for j, e in enumerate(entries) if isinstance(e, dict)}
+
+    child_paths = {kind: paths(child_storage, kind) for kind in _NODE_LISTS}
+    parent_paths = {kind: paths(parent.get("storage"), kind) for kind in _NODE_LISTS}
     for kind in _NODE_LISTS:
-        child_paths = {e.get("path") for e in child_storage.get(kind, [])}
         for other in _NODE_LISTS:
-            if other != kind and other in storage:
-                storage[other] = [
-                    e for e in storage[other]
-                    if e.get("path") not in child_paths
-                    or e.get("path") in {c.get("path") for c in child_storage.get(other, [])}
-                ]
+            if other == kind or other not in storage:
+                continue
+            kept = []
+            for entry in storage[other]:
+                path = entry.get("path")
+                if path in child_paths[kind] and path not in child_paths[other]:
+                    # Only parent entries reach here: the child's own are in child_paths[other].
+                    conflict(("storage", other, parent_paths[other].get(path, 0)),
+                             ("storage", kind, child_paths[kind][path]))
+                else:
+                    kept.append(entry)
+            storage[other] = kept
 
 
 def _reconcile_kernel_arguments(merged: Spec, child: Spec) -> None:

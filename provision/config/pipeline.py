@@ -85,12 +85,14 @@ def _own_spec_version(doc: Document) -> tuple[str | None, Diagnostic | None]:
 
 
 def _detect_kind(doc: Document) -> str | None:
-    if isinstance(doc.value, dict) and "provision" in doc.value:
-        return "provision"
+    # Importers first: their markers (ignition, #cloud-config, variant) never
+    # appear in provision's own spec, but human YAML may have a provision section.
     for name in kinds.IMPORTERS:
         module = kinds.importer(name)
         if module is not None and module.detect(doc):
             return name
+    if isinstance(doc.value, dict) and "provision" in doc.value:
+        return "provision"
     return None
 
 
@@ -180,7 +182,8 @@ def parse_config(data: bytes, name: str) -> ParsedConfig:
         parsed.diagnostics.append(_position(doc, error(
             "not a recognised config",
             hint=f'a provision config starts with {{"provision": {{"version": "{versions.NEWEST}"}}}}; '
-            "Ignition configs (ignition.version) and #cloud-config are accepted too",
+            "human YAML (variant: provision), Ignition configs (ignition.version) and #cloud-config "
+            "are accepted too",
         )))
     elif kind == "provision":
         _parse_own(doc, parsed)

@@ -48,7 +48,7 @@ def _describe(err: Failure) -> tuple[str, ConfigPath, str | None, bool]:
     """(message, path, hint, points_at_key) for one failure."""
     path = err.path
     keyword = err.keyword
-    value: Any = err.schema[keyword] if keyword in err.schema else None
+    value: Any = err.schema.get(keyword)
     if keyword == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         key = err.detail

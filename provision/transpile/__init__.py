@@ -1,0 +1,1 @@
+"""``provision transpile``: inputs to one machine config (merging, origins, platform limits)."""
