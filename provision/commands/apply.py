@@ -7,6 +7,8 @@ import hashlib
 import sys
 from typing import TYPE_CHECKING
 
+from provision.commands.options import add_root_argument
+
 if TYPE_CHECKING:
     from provision.config.model import Config
 
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, metavar="DIR", help="the target root directory")
+    add_root_argument(parser)
     parser.add_argument("config", metavar="CONFIG", help="config file ('-' for stdin)")
 
 

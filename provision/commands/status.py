@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from provision.commands.options import add_root_argument
+
 HELP = "show whether, when and with which config a target root was provisioned"
 DESCRIPTION = """\
 Read DIR/etc/.provision/result.json and say whether the root was provisioned,
@@ -16,7 +18,7 @@ Exit status: 0 provisioned successfully, 1 a run failed or is unfinished,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, metavar="DIR", help="the target root directory")
+    add_root_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
 
 
