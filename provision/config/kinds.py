@@ -1,8 +1,9 @@
 """Config formats other than provision's own, and how to recognise them.
 
-Each foreign format is an importer module exposing ``detect(document) -> bool``
-and ``to_spec(document) -> Imported``; :data:`IMPORTERS` lists them in the
-order they are tried. provision's own spec needs no importer.
+Each foreign format is an importer module exposing ``to_spec(document) ->
+Imported``, listed in :data:`IMPORTERS`. Recognising a format is a cheap
+look at a marker (:data:`MARKERS`), so no importer is imported unless its
+format is the one at hand. provision's own spec needs no importer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from provision.diagnostics import ConfigPath, Diagnostic
+from provision.source.document import Document
 
 # name -> module. A module that does not exist yet is skipped.
 IMPORTERS: dict[str, str] = {
@@ -21,6 +23,39 @@ IMPORTERS: dict[str, str] = {
     "cloud-config": "provision.importers.cloudconfig",
     "human": "provision.importers.human",
 }
+
+
+def _is_ignition(document: Document) -> bool:
+    value = document.value
+    return isinstance(value, dict) and isinstance(value.get("ignition"), dict)
+
+
+def _is_cloud_config(document: Document) -> bool:
+    return document.text.lstrip("\ufeff").startswith("#cloud-config")
+
+
+def _is_human(document: Document) -> bool:
+    value = document.value
+    return isinstance(value, dict) and "variant" in value and "ignition" not in value
+
+
+# Tried in order. None of these markers appears in provision's own spec, but
+# human YAML may have a `provision` section: so they come before it.
+MARKERS: dict[str, Callable[[Document], bool]] = {
+    "ignition": _is_ignition,
+    "cloud-config": _is_cloud_config,
+    "human": _is_human,
+}
+
+
+def recognise(document: Document) -> str | None:
+    """The document's format: an IMPORTERS name, "provision", or None."""
+    for name, marker in MARKERS.items():
+        if marker(document):
+            return name
+    if isinstance(document.value, dict) and "provision" in document.value:
+        return "provision"
+    return None
 
 
 def _identity(path: ConfigPath) -> ConfigPath | None:

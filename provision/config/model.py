@@ -20,8 +20,6 @@ class _Model:
     cost more start-up time than all of schema evaluation.
     """
 
-    __slots__ = ()
-
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
 
@@ -35,6 +33,16 @@ class _Model:
             tuple(sorted(v.items())) if isinstance(v, dict) else v for v in self._values()
         )))
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Write-once: __init__ sets each field, nothing may change it after.
+        # (Frozen dataclasses would generate this per class, at import time.)
+        if name in self.__dict__:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))  # type: ignore[arg-type]
         return f"{self.__class__.__name__}({shown})"
@@ -45,8 +53,8 @@ T = TypeVar("T")
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def dataclass(cls: type[T]) -> type[T]:
-    """A frozen dataclass whose value methods come from _Model (its base class)."""
-    return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+    """An immutable dataclass whose value methods come from _Model (its base class)."""
+    return dataclasses.dataclass(eq=False, repr=False)(cls)
 
 
 @dataclass

@@ -84,18 +84,6 @@ def _own_spec_version(doc: Document) -> tuple[str | None, Diagnostic | None]:
     return version, None
 
 
-def _detect_kind(doc: Document) -> str | None:
-    # Importers first: their markers (ignition, #cloud-config, variant) never
-    # appear in provision's own spec, but human YAML may have a provision section.
-    for name in kinds.IMPORTERS:
-        module = kinds.importer(name)
-        if module is not None and module.detect(doc):
-            return name
-    if isinstance(doc.value, dict) and "provision" in doc.value:
-        return "provision"
-    return None
-
-
 def _check_newest(spec: dict[str, Any]) -> tuple[list[tuple[Diagnostic, bool]], Config | None]:
     """Schema of the newest version, then the model and the semantic checks."""
     from provision.config.build import build_config
@@ -176,7 +164,7 @@ def parse_config(data: bytes, name: str) -> ParsedConfig:
         parsed.diagnostics += exc.diagnostics
         return parsed
     parsed.document = doc
-    kind = _detect_kind(doc)
+    kind = kinds.recognise(doc)
     parsed.kind = kind
     if kind is None:
         parsed.diagnostics.append(_position(doc, error(
@@ -187,6 +175,8 @@ def parse_config(data: bytes, name: str) -> ParsedConfig:
         )))
     elif kind == "provision":
         _parse_own(doc, parsed)
+    elif kinds.importer(kind) is None:
+        parsed.diagnostics.append(_position(doc, error(f"{kind} configs are not supported by this build")))
     else:
         _parse_imported(doc, parsed, kind)
     if has_errors(parsed.diagnostics):

@@ -1,6 +1,6 @@
 """Importers: foreign config formats translated into provision's spec.
 
-Each module exposes ``detect(document) -> bool`` and
-``to_spec(document) -> provision.config.kinds.Imported``; they are listed in
-provision.config.kinds.IMPORTERS.
+Each module exposes ``to_spec(document) -> provision.config.kinds.Imported``;
+they are listed, with the markers that recognise their formats, in
+provision.config.kinds.
 """

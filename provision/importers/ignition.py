@@ -20,11 +20,6 @@ from provision.source.document import Document
 SUPPORTED = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0")
 
 
-def detect(document: Document) -> bool:
-    value = document.value
-    return isinstance(value, dict) and isinstance(value.get("ignition"), dict)
-
-
 def _version(document: Document) -> tuple[str | None, Diagnostic | None]:
     version = document.value["ignition"].get("version")
     path = ("ignition", "version")

@@ -52,11 +52,8 @@ def _importer_kind(doc: Document | None) -> str | None:
 
     if doc is None:
         return None
-    for kind in kinds.IMPORTERS:
-        module = kinds.importer(kind)
-        if module is not None and module.detect(doc):
-            return kind
-    return None
+    kind = kinds.recognise(doc)
+    return None if kind in (None, "provision") else kind
 
 
 def load_input(data: bytes, name: str, files_dir: str | None) -> Input:

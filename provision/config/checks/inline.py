@@ -63,15 +63,15 @@ def check_inline_data(config: model.Config) -> Iterator[Diagnostic]:
     for res, where, _ in all_resources(config):
         if not res.source or res.source[:5] != "data:":
             continue
-        try:
-            data = parse_data_url(res.source).data
-        except DataURLError:
-            continue  # reported by check_sources
         spec = res.verification.hash
         function = spec.partition("-")[0] if spec and not hash_problem(spec) else None
         gzipped = res.compression == "gzip"
         if not gzipped and function is None:
-            continue
+            continue  # nothing to verify: check_sources already parsed it
+        try:
+            data = parse_data_url(res.source).data
+        except DataURLError:
+            continue  # reported by check_sources
         try:
             digest = _digest(_gunzip_chunks(data) if gzipped else iter((data,)), function)
         except _Corrupt:

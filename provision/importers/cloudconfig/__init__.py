@@ -17,7 +17,6 @@ from provision.importers.cloudconfig import commands, files, storage, system, us
 from provision.importers.cloudconfig.context import Context
 from provision.source.document import Document
 
-HEADER = "#cloud-config"
 
 # Keys with no provision equivalent, and why.
 UNSUPPORTED: dict[str, str] = {
@@ -67,10 +66,6 @@ HANDLED = {
     "disk_setup": storage.translate_disk_setup,
     "fs_setup": storage.translate_fs_setup,
 }
-
-
-def detect(document: Document) -> bool:
-    return document.text.lstrip("\ufeff").startswith(HEADER)
 
 
 def to_spec(document: Document) -> Imported:

@@ -49,11 +49,6 @@ def default_files_dir(document_name: str) -> Path | None:
     return path.parent if path.is_file() else None
 
 
-def detect(document: Document) -> bool:
-    value = document.value
-    return isinstance(value, dict) and "variant" in value and "ignition" not in value
-
-
 def to_spec(document: Document) -> Imported:
     from provision.importers.human.translate import translate
 
