@@ -17,7 +17,6 @@ from provision.importers.cloudconfig import commands, files, storage, system, us
 from provision.importers.cloudconfig.context import Context
 from provision.source.document import Document
 
-
 # Keys with no provision equivalent, and why.
 UNSUPPORTED: dict[str, str] = {
     "packages": "package management is the image builder's job; install packages into the image",
