@@ -32,6 +32,8 @@ def test_credentials_never_show_in_repr() -> None:
     config = build_config({"provision": {"version": "1.0.0"}, "containers": {
         "runtime": "podman", "registries": {"credentials": [to_spec(cred)]}}})
     assert "s3cret" not in repr(cred) and "s3cret" not in repr(config)
+    container = model.Container(name="app", image="app:1", env={"DB_PASSWORD": "hunter2"})
+    assert "hunter2" not in repr(container) and "DB_PASSWORD" in repr(container)
 
 
 def test_spec_round_trips_through_the_model() -> None:

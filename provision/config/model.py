@@ -276,6 +276,10 @@ class Container(_Model):
     user: str | None = None
     enabled: bool = True
 
+    def __repr__(self) -> str:  # environment values are often secrets: names only
+        return (f"Container(name={self.name!r}, image={self.image!r}, "
+                f"env=<{len(self.env)} values: {', '.join(sorted(self.env))}>)")
+
 
 @dataclass
 class RuntimeSettings(_Model):
