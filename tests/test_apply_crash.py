@@ -24,9 +24,15 @@ from apply_fixtures import REPO, data_url, make_root, manifest
 
 from provision.apply.crashpoint import ENV, EXIT_STATUS
 
+# Every stage that works inside the root: users, files, units and containers.
 DRIVER = (
-    "import sys, json; from pathlib import Path; sys.path.insert(0, 'tests');"
-    "from apply_fixtures import apply; apply(json.load(open(sys.argv[1])), Path(sys.argv[2]))"
+    "import sys, json, hashlib; from pathlib import Path; sys.path.insert(0, 'tests');"
+    "from apply_fixtures import config;"
+    "from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages;"
+    "spec = json.load(open(sys.argv[1]));"
+    "digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest();"
+    "apply_config(ApplyRequest(config(spec), digest, Path(sys.argv[2])),"
+    " load_stages(['users', 'files', 'units', 'containers']))"
 )
 
 SPEC: dict[str, Any] = {
@@ -53,6 +59,18 @@ SPEC: dict[str, Any] = {
         {"name": "job@one.service", "enabled": True},
         {"name": "cups.service", "mask": True},
     ]},
+    # Users and containers call the crash point too: every one of their items is a kill point.
+    "passwd": {
+        "groups": [{"name": "appgrp", "gid": 3200}],
+        "users": [{"name": "app", "uid": 3201, "groups": ["appgrp"], "sshAuthorizedKeys": [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICvYBsl/DgCvGh/DMo+nY6kmlyPI24+sT5OvcdsYbW6Q app@ci"]}],
+    },
+    "containers": {
+        "runtime": "podman",
+        "settings": {"storageDriver": "overlay"},
+        "containers": [{"name": "web", "image": "docker.io/library/nginx:1.27", "env": {"MODE": "prod"},
+                        "ports": [{"host": 8080, "container": 80}]}],
+    },
 }
 
 
@@ -95,7 +113,7 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 def test_killed_after_every_item_converges(expected: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     spec_path, tree = expected
     crashed_at = []
-    for n in range(1, 60):
+    for n in range(1, 120):
         root = base_root(tmp_path / f"n{n}")
         if finish(run(spec_path, root, {ENV: str(n)})) == 0:
             break  # n is past the last item: the run finished
@@ -105,7 +123,7 @@ def test_killed_after_every_item_converges(expected: tuple[Path, dict[str, Any]]
         assert finish(run(spec_path, root)) == 0
         assert manifest(root) == tree, f"after a kill at item {n}"
         shutil.rmtree(root)
-    assert len(crashed_at) >= 15  # every item of the config was a kill point
+    assert len(crashed_at) >= 30  # every item of the config was a kill point
 
 
 @pytest.mark.slow
