@@ -30,6 +30,20 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter with the width given, so it does not import shutil
+    (and with it bz2 and lzma) on every run just to ask the terminal's size."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
+            except (ValueError, OSError):
+                width = 80
+        super().__init__(prog, indent_increment, max_help_position, max(width - 2, 40))
+
+
 def _load(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name])
 
@@ -39,6 +53,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provision",
         description="First-boot provisioning: fetch, validate and apply a declarative machine config.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"provision {__version__}")
     parser.add_argument(
@@ -54,7 +69,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         module = _load(name)
         sp = sub.add_parser(
             name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
         )
         module.add_arguments(sp)
     return parser

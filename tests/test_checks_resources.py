@@ -374,3 +374,26 @@ def test_proxies_must_be_http_urls() -> None:
         )
         == []
     )
+
+
+# --- checking a data: URL without decoding it gives the same verdict ---------
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+
+@_given(_st.one_of(
+    _st.text(alphabet="ABCDEFabcdef0123456789+/=%,;:aZ -", max_size=24).map(lambda t: "data:;base64," + t),
+    _st.text(max_size=24).map(lambda t: "data:," + t),
+    _st.text(max_size=30).map(lambda t: "data:" + t),
+))
+def test_checking_without_decoding_agrees_with_decoding(url: str) -> None:
+    from provision.config.checks.dataurl import DataURLError, parse_data_url
+
+    def verdict(decode: bool) -> str | None:
+        try:
+            parse_data_url(url, decode=decode)
+        except DataURLError as exc:
+            return str(exc)
+        return None
+
+    assert verdict(False) == verdict(True)

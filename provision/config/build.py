@@ -58,14 +58,33 @@ def _builder(cls: Any) -> Callable[[dict[str, Any]], Any]:
     # Worked out once per class: building a 1,000-file config then costs
     # a few dict look-ups per value instead of type introspection.
     plan = [(name, key, _converter(tp)) for name, key, tp in _fields(cls)]
+    defaults: dict[str, Any] = {}
+    factories: dict[str, Callable[[], Any]] = {}
+    required: set[str] = set()
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            factories[f.name] = f.default_factory
+        else:
+            required.add(f.name)
 
     def make(data: dict[str, Any]) -> Any:
-        kwargs = {}
+        values = dict(defaults)
+        for name, factory in factories.items():
+            values[name] = factory()
         for name, key, convert in plan:
             value = data.get(key)
             if value is not None:
-                kwargs[name] = value if convert is None else convert(value)
-        return cls(**kwargs)
+                values[name] = value if convert is None else convert(value)
+        missing = required - values.keys()
+        if missing:  # the schema requires these; only a bug gets here
+            raise TypeError(f"{cls.__name__} needs {sorted(missing)}")
+        # The data passed the schema: fill the instance directly instead of
+        # through __init__ and the model's write-once __setattr__ per field.
+        built = object.__new__(cls)
+        built.__dict__.update(values)
+        return built
 
     return make
 

@@ -47,7 +47,7 @@ def url_problem(url: str) -> str | None:
     """Why ``url`` is not a usable resource URL (never quoting it); None when it is."""
     if _scheme(url) == "data":  # the common inline case needs no URL splitting
         try:
-            parse_data_url(url)
+            parse_data_url(url, decode=False)
         except DataURLError as exc:
             return f"invalid data URL: {exc}"
         return None
