@@ -13,8 +13,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from provision.errors import FetchError
-
 if TYPE_CHECKING:
     from provision.fetch.http import HttpClient
 
@@ -44,17 +42,13 @@ class HttpClientTransport:
         self, method: str, url: str, *, headers: Mapping[str, str],
         retry_statuses: Collection[int] = (), privileged_source_port: bool = False,
     ) -> Reply:
-        if privileged_source_port:
-            # Needs binding a source port below 1024, which HttpClient cannot do yet.
-            raise FetchError(
-                f"{url}: this metadata service only answers clients on a source port "
-                "below 1024, which provision does not support yet"
-            )
+        # Scaleway only answers clients bound to a source port below 1024 (root).
+        client = self.client.with_settings(privileged_source_port=True) if privileged_source_port else self.client
         statuses = frozenset(retry_statuses)
         attempt = 1
         started = self.client.settings.clock()
         while True:
-            reply = self._request_once(method, url, headers, statuses)
+            reply = self._request_once(client, method, url, headers, statuses)
             # HttpClient hands 404 back at once; a platform that lists 404 as
             # retryable (Azure, while its IMDS warms up) gets the same backoff.
             if reply.status != 404 or 404 not in statuses:
@@ -67,16 +61,17 @@ class HttpClientTransport:
             attempt += 1
 
     def _request_once(
-        self, method: str, url: str, headers: Mapping[str, str], statuses: frozenset[int]
+        self, client: HttpClient, method: str, url: str, headers: Mapping[str, str],
+        statuses: frozenset[int],
     ) -> Reply:
         from provision.fetch.http import HttpStatusError
 
         try:
             if method == "GET":
-                response = self.client.get(url, headers, retry_statuses=statuses,
+                response = client.get(url, headers, retry_statuses=statuses,
                                            limit=MAX_METADATA_BYTES)
             elif method == "PUT":
-                response = self.client.put(url, headers, retry_statuses=statuses,
+                response = client.put(url, headers, retry_statuses=statuses,
                                            limit=MAX_METADATA_BYTES)
             else:
                 raise ValueError(f"unsupported method {method}")
