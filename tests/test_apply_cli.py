@@ -130,3 +130,20 @@ def test_status_json_is_the_record(root: Path, tmp_path: Path) -> None:
     shown = run_cli("status", "--json", "--root", str(root))
     assert shown.returncode == 0
     assert json.loads(shown.stdout) == json.loads((root / "etc/.provision/result.json").read_text())
+
+
+def test_kernel_arguments_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Not applied yet, never silently dropped: validate warns, apply fails first."""
+    from apply_fixtures import make_root, run_cli, write_config
+
+    root = make_root(tmp_path / "root")
+    cfg = write_config(tmp_path / "c.json", {
+        "kernelArguments": {"shouldExist": ["console=ttyS0"]},
+        "storage": {"files": [{"path": "/etc/motd", "overwrite": True, "contents": {"source": "data:,hi"}}]},
+    })
+    validated = run_cli("validate", str(cfg))
+    assert validated.returncode == 0 and "kernel arguments are not applied" in validated.stdout
+    applied = run_cli("apply", "--root", str(root), str(cfg))
+    assert applied.returncode != 0
+    assert "kargs" in applied.stderr and "console=ttyS0" in applied.stderr
+    assert not (root / "etc/motd").exists()

@@ -124,4 +124,4 @@ def test_load_stages_knows_the_registry() -> None:
     assert [s.name for s in load_stages(["units", "files"])] == ["files", "units"]  # run order wins
     with pytest.raises(ProvisionError, match="unknown stage 'bogus'"):
         load_stages(["bogus"])
-    assert stage_order()[:2] == ["disks", "mount"]
+    assert stage_order()[:3] == ["kargs", "disks", "mount"]

@@ -13,6 +13,7 @@ from provision.stages.base import Stage
 
 # Run order. A duplicate name is an error (checked by stage_order()).
 STAGE_MODULES: tuple[tuple[str, str], ...] = (
+    ("kargs", "provision.stages.kargs"),
     ("disks", "provision.stages.disks"),
     ("mount", "provision.stages.mount"),
     ("users", "provision.stages.users"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from provision.config import model
-from provision.diagnostics import Diagnostic, error
+from provision.diagnostics import Diagnostic, error, warning
 
 
 def _proxy_problem(url: str) -> str | None:
@@ -35,6 +35,14 @@ def check_proxy(config: model.Config) -> Iterator[Diagnostic]:
 
 def check_kernel_arguments(config: model.Config) -> Iterator[Diagnostic]:
     args = config.kernel_arguments
+    if args.should_exist or args.should_not_exist:
+        # A warning, not an error: Ignition accepts them, and a config may be
+        # validated for another engine. Applying them fails (stages/kargs.py).
+        yield warning(
+            "kernel arguments are not applied by this version of provision: applying this config fails",
+            ("kernelArguments",),
+            "set kernel arguments in the image's boot loader configuration",
+        )
     wanted = set(args.should_exist)
     for i, arg in enumerate(args.should_not_exist):
         if arg in wanted:
