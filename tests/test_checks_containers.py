@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from checks_fixtures import only
 
 from provision.config.build import build_config
 from provision.config.checks import run_checks
@@ -20,15 +21,6 @@ def check(**section: Any) -> list[Diagnostic]:
 
 def web(**kw: Any) -> dict[str, Any]:
     return {"name": "web", "image": "docker.io/library/nginx:1.27", **kw}
-
-
-def only(
-    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
-) -> Diagnostic:
-    assert len(found) == 1, found
-    [diag] = found
-    assert diag.severity is severity and diag.path == path and text in diag.message, diag
-    return diag
 
 
 def test_a_full_valid_section() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from checks_fixtures import only
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,15 +18,6 @@ from provision.diagnostics import Diagnostic, Severity
 
 def check(**sections: Any) -> list[Diagnostic]:
     return run_checks(build_config({"provision": {"version": "1.0.0"}, **sections}))
-
-
-def only(
-    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
-) -> Diagnostic:
-    assert len(found) == 1, found
-    [diag] = found
-    assert diag.severity is severity and diag.path == path and text in diag.message, diag
-    return diag
 
 
 @pytest.mark.parametrize(

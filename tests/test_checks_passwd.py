@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checks_fixtures import only
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,15 +30,6 @@ def check(*users: dict[str, Any], groups: tuple[dict[str, Any], ...] = ()) -> li
         "passwd": {"users": list(users), "groups": list(groups)},
     }
     return run_checks(build_config(config))
-
-
-def only(
-    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
-) -> Diagnostic:
-    assert len(found) == 1, found
-    [diag] = found
-    assert diag.severity is severity and diag.path == path and text in diag.message, diag
-    return diag
 
 
 # --- password hashes ---------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from checks_fixtures import only
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,15 +28,6 @@ def check(**sections: Any) -> list[Diagnostic]:
 
 def check_contents(contents: dict[str, Any]) -> list[Diagnostic]:
     return check(storage={"files": [{"path": "/f", "contents": contents}]})
-
-
-def only(
-    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
-) -> Diagnostic:
-    assert len(found) == 1, found
-    [diag] = found
-    assert diag.severity is severity and diag.path == path and text in diag.message, diag
-    return diag
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from checks_fixtures import only
 
 from provision.config.build import build_config
 from provision.config.checks import run_checks
@@ -20,15 +21,6 @@ def check(**storage: Any) -> list[Diagnostic]:
 
 def disk(*partitions: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"device": "/dev/vda", "partitions": list(partitions), **extra}
-
-
-def only(
-    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
-) -> Diagnostic:
-    assert len(found) == 1, found
-    [diag] = found
-    assert diag.severity is severity and diag.path == path and text in diag.message, diag
-    return diag
 
 
 # --- disks and partitions -------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checks_fixtures import only
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,15 +25,6 @@ def check(*units: dict[str, Any]) -> list[Diagnostic]:
     return run_checks(
         build_config({"provision": {"version": "1.0.0"}, "systemd": {"units": list(units)}})
     )
-
-
-def only(
-    found: list[Diagnostic], severity: Severity, path: tuple[object, ...], text: str
-) -> Diagnostic:
-    assert len(found) == 1, found
-    [diag] = found
-    assert diag.severity is severity and diag.path == path and text in diag.message, diag
-    return diag
 
 
 # --- parser ------------------------------------------------------------------

@@ -27,13 +27,9 @@ from provision.containers.auth import auth_file
 from provision.containers.files import FileWrite, RuntimeFiles
 from provision.containers.merge import overlay, read_toml
 from provision.containers.units import (
-    ENV_DIR,
-    UNIT_DIR,
-    env_file_path,
-    env_file_text,
+    add_service,
     find_binary,
     service_unit,
-    unit_name,
 )
 from provision.errors import ProvisionError
 from provision.target.tree import TargetTree
@@ -180,11 +176,5 @@ def containerd_files(tree: TargetTree, section: Containers, preload: bool) -> Ru
         pre = _network_pre(binary, section, container.networks)
         env = {"DOCKER_CONFIG": DOCKER_CONFIG_DIR}
         text = service_unit(container, RUNTIME_UNIT, binary, log_args, pre, env, preload)
-        if container.env:
-            files.directories.append((ENV_DIR, 0o700))
-            files.writes.append(FileWrite(env_file_path(container), env_file_text(container),
-                                          mode=0o600, secret=True, what="container environment"))
-        path = f"{UNIT_DIR}/{unit_name(container)}"
-        files.writes.append(FileWrite(path, text.encode(), what="container unit"))
-        (files.enable if container.enabled else files.disable).append(path)
+        add_service(files, container, text)
     return files

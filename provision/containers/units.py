@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from provision.config.model import Container, Containers, PortMapping, VolumeMount
+from provision.containers.files import FileWrite, RuntimeFiles
 from provision.errors import ProvisionError
 from provision.target.tree import TargetTree
 
@@ -183,3 +184,14 @@ def preload_unit(runtime_unit: str | None, load_commands: list[list[str]], files
     lines += [f"ExecStartPost={command_line(['/bin/rm', '-f', *files, PRELOAD_MARKER])}"]
     lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)
+
+
+def add_service(files: RuntimeFiles, container: Container, text: str) -> None:
+    """Queue a container's service unit, its environment file (0600) and its enablement."""
+    if container.env:
+        files.directories.append((ENV_DIR, 0o700))
+        files.writes.append(FileWrite(env_file_path(container), env_file_text(container),
+                                      mode=0o600, secret=True, what="container environment"))
+    path = f"{UNIT_DIR}/{unit_name(container)}"
+    files.writes.append(FileWrite(path, text.encode(), what="container unit"))
+    (files.enable if container.enabled else files.disable).append(path)

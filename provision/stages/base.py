@@ -7,6 +7,7 @@ is a cheap check so an empty section never touches udev, disks or the network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,6 +63,23 @@ class Releasing(Stage, Protocol):
     """
 
     def release(self, target: Target) -> None: ...
+
+
+def apply_item(stage: str, item: str, change: Callable[[], object]) -> None:
+    """Apply one item; a failure becomes a StageError naming the stage and the item.
+
+    Each applied item is a crash point for the tests (provision.apply.crashpoint).
+    """
+    from provision.apply import crashpoint
+    from provision.errors import ProvisionError, StageError
+
+    try:
+        change()
+    except ProvisionError as exc:
+        raise StageError(stage, item, str(exc)) from exc
+    except OSError as exc:
+        raise StageError(stage, item, exc.strerror or str(exc)) from exc
+    crashpoint.item_done()
 
 
 def releases(stage: Stage) -> bool:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO
 
-from provision.apply import crashpoint
 from provision.config.model import Config, Containers, Registries, RuntimeSettings
 from provision.containers.files import FileWrite, RuntimeFiles
 from provision.containers.preload import (
@@ -37,7 +36,7 @@ from provision.containers.units import (
     check_references,
 )
 from provision.errors import ProvisionError, StageError
-from provision.stages.base import Action, Plan, Target
+from provision.stages.base import Action, Plan, Target, apply_item
 from provision.target.tree import TargetTree, copy_chunks
 from provision.target.unit_links import enable_links
 
@@ -181,21 +180,21 @@ class ContainersStage:
         try:
             with TargetTree(target.root) as tree:
                 for path, mode in data.directories:
-                    self._do(path, partial(tree.make_directory, path, mode=mode, uid=0, gid=0))
+                    apply_item(NAME, path, partial(tree.make_directory, path, mode=mode, uid=0, gid=0))
                 for write in data.writes:
                     if _write_kind(tree, write) != "unchanged":
-                        self._do(write.path, partial(
+                        apply_item(NAME, write.path, partial(
                             tree.write_file, write.path, [write.data], mode=write.mode,
                             uid=write.uid, gid=write.gid))
                 for image in data.preloads:
-                    self._do(image.path, partial(self._write_image, tree, image, fetched[image.path]))
+                    apply_item(NAME, image.path, partial(self._write_image, tree, image, fetched[image.path]))
                 for path, link_target in data.links.items():
                     if _link_kind(tree, path, link_target) != "unchanged":
-                        self._do(path, partial(tree.symlink, path, link_target, uid=0, gid=0))
+                        apply_item(NAME, path, partial(tree.symlink, path, link_target, uid=0, gid=0))
                 for path in data.unlinks:
-                    self._do(path, partial(tree.remove, path))
+                    apply_item(NAME, path, partial(tree.remove, path))
                 if data.preloads or (data.preload_unit and tree.state(PRELOAD_MARKER) is None):
-                    self._do(PRELOAD_MARKER, partial(
+                    apply_item(NAME, PRELOAD_MARKER, partial(
                         tree.write_file, PRELOAD_MARKER, [b""], mode=0o600, uid=0, gid=0))
         finally:
             for handle in fetched.values():
@@ -240,15 +239,6 @@ class ContainersStage:
         tree.make_directory(PRELOAD_DIR, mode=0o700, uid=0, gid=0)
         tree.write_file(image.path, copy_chunks(handle), mode=0o600, uid=0, gid=0)  # type: ignore[arg-type]
 
-    @staticmethod
-    def _do(item: str, change: Callable[[], object]) -> None:
-        try:
-            change()
-        except ProvisionError as exc:
-            raise StageError(NAME, item, str(exc)) from None
-        except OSError as exc:
-            raise StageError(NAME, item, exc.strerror or str(exc)) from None
-        crashpoint.item_done()
 
 
 STAGE = ContainersStage()

@@ -14,14 +14,13 @@ computed final state written atomically, so a rerun after a crash converges.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
 from provision.apply import crashpoint
 from provision.config.model import Config, Unit
 from provision.errors import ProvisionError, StageError
-from provision.stages.base import Action, Plan, Target
+from provision.stages.base import Action, Plan, Target, apply_item
 from provision.target.tree import TargetTree
 from provision.target.unit_links import SEARCH_PATH, UNIT_DIR, UnitName, enable_links
 
@@ -207,23 +206,14 @@ class UnitsStage:
         with TargetTree(target.root) as tree, tree.deferred():
             tree.on_commit = crashpoint.item_done
             for write in data.writes:
-                self._do(write.path, partial(
+                apply_item(NAME, write.path, partial(
                     tree.write_file, write.path, [write.text.encode()], mode=UNIT_MODE, uid=0, gid=0
                 ))
             for link in data.links:
-                self._do(link.path, partial(tree.symlink, link.path, link.target, uid=0, gid=0))
+                apply_item(NAME, link.path, partial(tree.symlink, link.path, link.target, uid=0, gid=0))
             for path in data.removals:
-                self._do(path, partial(tree.remove, path))
+                apply_item(NAME, path, partial(tree.remove, path))
 
-    @staticmethod
-    def _do(item: str, change: Callable[[], object]) -> None:
-        try:
-            change()
-        except ProvisionError as exc:
-            raise StageError(NAME, item, str(exc)) from exc
-        except OSError as exc:
-            raise StageError(NAME, item, exc.strerror or str(exc)) from exc
-        crashpoint.item_done()
 
 
 STAGE = UnitsStage()
