@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.boot.rundir import RunDir
 from provision.commands.options import add_root_argument
 from provision.platforms.cli_args import SEAMS_HELP, add_settings_arguments
+
+if TYPE_CHECKING:
+    from provision.platforms.settings import Settings
 
 BOOT_STAGES = ("fetch-offline", "fetch", "disks", "mount", "files", "umount")
 # Exit status when the stages asked for cannot go on without the network
@@ -85,6 +90,19 @@ def _log_to_file(path: Path, verbose: int) -> None:
     root.setLevel(min(console_level, handler.level))
 
 
+def _kernel_cmdline(args: argparse.Namespace, settings: Settings) -> str:
+    """The command line the settings were read from: --cmdline, PROVISION_CMDLINE or /proc."""
+    if args.cmdline is not None:
+        return str(args.cmdline)
+    override = os.environ.get("PROVISION_CMDLINE")
+    if override is not None:
+        return override
+    try:
+        return settings.host_path("/proc/cmdline").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def _waiting_for_network(rundir: RunDir, done: list[str]) -> bool:
     return ("fetch-offline" in done and "fetch" not in done
             and rundir.neednet.exists() and not rundir.config_cache.exists()
@@ -109,7 +127,8 @@ def main(args: argparse.Namespace) -> int:
         log.info("%s", line)
         print(f"provision: {line}", file=sys.stderr, flush=True)
 
-    ctx = BootContext(Path(args.root), settings, rundir, args.root_device, report)
+    ctx = BootContext(Path(args.root), settings, rundir, args.root_device,
+                      _kernel_cmdline(args, settings), report)
     stages = args.stage or list(BOOT_STAGES)
     for index, name in enumerate(stages):
         if name == "fetch" and rundir.config_cache.exists() and index > 0:

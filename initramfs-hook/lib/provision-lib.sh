@@ -1,0 +1,53 @@
+# Shell functions shared by the provision boot scripts (initramfs-tools).
+# Sourced, not run: the scripts set $rootmnt and have /scripts/functions.
+# shellcheck shell=sh
+
+PROVISION_RUN_DIR=/run/provision
+PROVISION_PYZ=/usr/lib/provision/provision.pyz
+
+# Provisioning runs only on the first boot: the boot loader adds
+# provision.firstboot to the kernel command line while its stamp file exists.
+provision_firstboot() {
+	on=
+	# shellcheck disable=SC2013 # the command line is words
+	for word in $(cat "${PROVISION_PROC_CMDLINE:-/proc/cmdline}"); do
+		case "$word" in
+		provision.firstboot | provision.firstboot=1 | provision.firstboot=yes | provision.firstboot=true) on=1 ;;
+		provision.firstboot=*) on= ;;
+		esac
+	done
+	[ -n "${on:-}" ]
+}
+
+_uptime() { cut -d' ' -f1 /proc/uptime; }
+
+# Stop the boot for good: the summary on the console (the engine printed it
+# already when it could), then the emergency shell - again and again: a
+# half-provisioned machine must not boot.
+provision_fail() {
+	stage=$1
+	if [ ! -s "$PROVISION_RUN_DIR/failure" ]; then
+		echo "provision: FAILED in stage $stage (no summary; the log is $PROVISION_RUN_DIR/provision.log)"
+	fi
+	while true; do
+		panic "provision: first-boot provisioning failed ($stage); summary: cat $PROVISION_RUN_DIR/failure"
+		echo "provision: the boot cannot continue; reboot to try again"
+		sleep 5
+	done
+}
+
+# Run stages of `provision run` in one process; stop the boot if one fails.
+# Exit status 75 (the network is needed first) is returned to the caller.
+provision_stages() {
+	start=$(_uptime)
+	args=
+	for stage in "$@"; do args="$args --stage $stage"; done
+	# shellcheck disable=SC2086 # $args is a list of options
+	/usr/bin/python3 -I -S "$PROVISION_PYZ" run --root "${rootmnt:-/root}" $args
+	status=$?
+	echo "provision: timing: stages=$(echo "$@" | tr ' ' ,) process-seconds=$(awk -v a="$start" -v b="$(_uptime)" 'BEGIN { printf "%.2f", b - a }') status=$status"
+	case "$status" in
+	0 | 75) return "$status" ;;
+	*) provision_fail "$*" ;;
+	esac
+}

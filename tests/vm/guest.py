@@ -1,0 +1,363 @@
+"""Helpers for the VM tests: the guest's disks, the initramfs, and QEMU itself.
+
+The guest boots Debian's distribution kernel with an initramfs built by
+mkinitramfs with our hooks, from a small prebuilt root filesystem (busybox
+and an /sbin/init that reports the uptime and powers off) on /dev/vda, plus
+blank disks for the config to partition. QEMU runs under TCG with a hard
+timeout and is always killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+INIT_MARKER = "GUEST-INIT: reached the root filesystem"
+FW_CFG_NAME = "opt/org.provision/config"
+
+GUEST_INIT = f"""#!/bin/sh
+# The whole "operating system" of the test image: say we got here, power off.
+/bin/busybox mount -t proc proc /proc 2>/dev/null
+echo "{INIT_MARKER}, uptime $(/bin/busybox cut -d' ' -f1 /proc/uptime) s"
+/bin/busybox sync
+/bin/busybox poweroff -f
+"""
+
+INITRAMFS_CONF = """\
+MODULES=list
+BUSYBOX=y
+KEYMAP=n
+COMPRESS=zstd
+DEVICE=
+NFSROOT=auto
+RUNSIZE=10%
+FSTYPE=auto
+"""
+# Drivers for the guest's virtio disks and NIC; the hooks add the rest.
+INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "ext4")
+
+
+def kernel_version() -> str | None:
+    """The newest installed kernel with an image in /boot, or None."""
+    found = sorted(p.name.removeprefix("vmlinuz-") for p in Path("/boot").glob("vmlinuz-*"))
+    return found[-1] if found else None
+
+
+def build_root_image(path: Path, size_mib: int = 48) -> Path:
+    """An ext4 image (no partition table) with busybox and the reporting /sbin/init."""
+    staging = path.with_suffix(".tree")
+    shutil.rmtree(staging, ignore_errors=True)
+    for d in ("bin", "sbin", "etc/systemd/system", "proc", "sys", "dev", "run", "tmp",
+              "home", "root", "var/lib", "boot"):
+        (staging / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2("/bin/busybox", staging / "bin/busybox")
+    (staging / "bin/sh").symlink_to("busybox")
+    init = staging / "sbin/init"
+    init.write_text(GUEST_INIT)
+    init.chmod(0o755)
+    etc = staging / "etc"
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nusers:x:100:\n")
+    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (etc / "gshadow").write_text("root:*::\nusers:*::\n")
+    (etc / "shadow").chmod(0o640)
+    (etc / "gshadow").chmod(0o640)
+    (etc / "hostname").write_text("image\n")
+    (etc / "os-release").write_text('NAME="provision test image"\nID=provision-test\n')
+    path.unlink(missing_ok=True)
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(staging), str(path), f"{size_mib}M"],
+        check=True, capture_output=True,
+    )
+    shutil.rmtree(staging)
+    return path
+
+
+def blank_disk(path: Path, size_mib: int) -> Path:
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(path), f"{size_mib}M"], check=True)
+    return path
+
+
+def config_drive(path: Path, user_data: bytes) -> Path:
+    """An OpenStack config drive: iso9660 labelled config-2 with openstack/latest/user_data."""
+    tree = path.with_suffix(".tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    latest = tree / "openstack" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "user_data").write_bytes(user_data)
+    (latest / "meta_data.json").write_text(
+        '{"uuid": "7d3c6a4e-7a28-4c8f-9f49-3c1f2d6a8b10", "hostname": "vm-configdrive"}\n')
+    subprocess.run(
+        ["xorriso", "-as", "mkisofs", "-quiet", "-V", "config-2", "-J", "-r", "-o", str(path), str(tree)],
+        check=True, capture_output=True,
+    )
+    shutil.rmtree(tree)
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+ALL_HOOKS = ("provision", "provision-disks")
+
+
+def build_initramfs(out: Path, workdir: Path, kver: str, *, hooks: Sequence[str] = ALL_HOOKS,
+                    env: dict[str, str] | None = None) -> Path:
+    """mkinitramfs into ``out`` from a private conf dir, with ``hooks`` (names in
+    initramfs-hook/initramfs-tools/hooks) and our boot scripts installed by install.sh."""
+    conf = workdir / ("conf-" + ("-".join(hooks) or "plain"))
+    shutil.rmtree(conf, ignore_errors=True)
+    (conf / "conf.d").mkdir(parents=True)
+    (conf / "hooks").mkdir()
+    (conf / "scripts").mkdir()
+    (conf / "initramfs.conf").write_text(INITRAMFS_CONF)
+    (conf / "modules").write_text("\n".join(INITRAMFS_MODULES) + "\n")
+    full_env = dict(os.environ)
+    if hooks:
+        dest = install_hooks(workdir / "destdir")
+        share = dest / "usr/share/initramfs-tools"
+        for hook in hooks:
+            shutil.copy2(share / "hooks" / hook, conf / "hooks" / hook)
+        shutil.copytree(share / "scripts", conf / "scripts", dirs_exist_ok=True)
+        full_env["PROVISION_BUNDLE"] = str(dest / "usr/lib/provision/initramfs")
+        full_env["PROVISION_HOOK_LIB"] = str(share / "provision")
+    full_env.update(env or {})
+    subprocess.run(["mkinitramfs", "-d", str(conf), "-o", str(out), kver],
+                   check=True, capture_output=True, env=full_env)
+    return out
+
+
+def dracut_has_networkd() -> bool:
+    """dracut's systemd-networkd module (Debian: dracut-network) is installed."""
+    return any(Path("/usr/lib/dracut/modules.d").glob("*systemd-networkd"))
+
+
+def build_dracut_initramfs(out: Path, workdir: Path, kver: str) -> Path:
+    """dracut (systemd in the initrd) with our module, from a private copy of
+    /usr/lib/dracut so the machine's own dracut setup is not touched."""
+    dest = install_hooks(workdir / "destdir")
+    base = workdir / "dracut-base"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree("/usr/lib/dracut", base, symlinks=True)
+    shutil.copytree(dest / "usr/lib/dracut/modules.d/30provision", base / "modules.d/30provision")
+    env = {**os.environ, "dracutbasedir": str(base),
+           "PROVISION_BUNDLE": str(dest / "usr/lib/provision/initramfs")}
+    modules = "systemd-initrd dracut-systemd kernel-modules rootfs-block udev-rules provision"
+    if dracut_has_networkd():
+        modules += " systemd-networkd"
+    subprocess.run(
+        ["dracut", "--force", "--quiet", "--no-hostonly", "--kver", kver, "--compress", "zstd",
+         "--modules", modules,
+         "--add-drivers", " ".join(INITRAMFS_MODULES), str(out)],
+        check=True, capture_output=True, env=env,
+    )
+    return out
+
+
+def install_hooks(destdir: Path) -> Path:
+    """Run initramfs-hook/install.sh into ``destdir`` once (it builds the bundle)."""
+    if not (destdir / "usr/lib/provision/initramfs/provision.pyz").exists():
+        subprocess.run(
+            ["sh", str(CHECKOUT / "initramfs-hook/install.sh"), "--python", str(_build_python())],
+            check=True, capture_output=True, env={**os.environ, "DESTDIR": str(destdir)},
+        )
+    return destdir
+
+
+def _build_python() -> Path:
+    """The interpreter with provision's dependencies: the one running the tests."""
+    import sys
+
+    return Path(sys.executable)
+
+
+# Timings of the boots in this session, by name (tests/vm/conftest.py writes them out).
+TIMINGS: dict[str, dict[str, object]] = {}
+
+
+def record_timings(name: str, boot: Boot, **extra: object) -> None:
+    TIMINGS[name] = {
+        "boot_to_root_seconds": boot.uptime_at(INIT_MARKER),
+        "engine_seconds_per_stage": boot.stage_timings(),
+        "process_seconds": boot.process_timings(),
+        "qemu_wall_seconds": round(boot.seconds, 1),
+        "accelerator": "tcg",
+        **extra,
+    }
+
+
+@dataclass
+class Boot:
+    """What one boot produced."""
+
+    status: int | None  # QEMU's exit status; None when we killed it
+    console: str
+    seconds: float
+    stopped_at: str | None = None  # the marker that made us stop it
+
+    def uptime_at(self, pattern: str) -> float | None:
+        match = re.search(pattern + r".*?uptime ([0-9.]+)", self.console)
+        return float(match.group(1)) if match else None
+
+    def stage_timings(self) -> dict[str, float]:
+        """Engine time per stage, from `provision: timing: stage=S seconds=N` lines."""
+        return {m.group(1): float(m.group(2)) for m in
+                re.finditer(r"provision: timing: stage=(\S+) seconds=([0-9.]+)", self.console)}
+
+    def process_timings(self) -> dict[str, float]:
+        """Wall time per stage process (interpreter start-up included), from the boot script."""
+        return {m.group(1): float(m.group(2)) for m in
+                re.finditer(r"provision: timing: stages=(\S+) process-seconds=([0-9.]+)", self.console)}
+
+
+@dataclass
+class Vm:
+    kernel: Path
+    initrd: Path
+    disks: Sequence[Path] = ()
+    cmdline: str = ""
+    fw_cfg: Path | None = None
+    imds_port: int | None = None  # forward 169.254.169.254:80 to this loopback port
+    memory_mib: int = 768
+    extra: list[str] = field(default_factory=list)
+
+    def argv(self, serial: Path) -> list[str]:
+        argv = [
+            "qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mib), "-smp", "1",
+            "-nodefaults", "-nographic", "-no-reboot", "-display", "none", "-monitor", "none",
+            "-serial", f"file:{serial}",
+            "-kernel", str(self.kernel), "-initrd", str(self.initrd),
+            "-append", f"console=ttyS0 {self.cmdline}".strip(),
+        ]
+        for disk in self.disks:
+            ro = ",readonly=on" if disk.suffix == ".iso" else ""
+            argv += ["-drive", f"file={disk},format=raw,if=virtio{ro}"]
+        if self.fw_cfg is not None:
+            argv += ["-fw_cfg", f"name={FW_CFG_NAME},file={self.fw_cfg}"]
+        if self.imds_port is not None:
+            # restrict=on: the guest reaches nothing but the forwarded address.
+            # guestfwd needs the address inside the user network, hence a
+            # link-local network like a cloud's.
+            relay = f"{CHECKOUT / 'tests/vm/tcp_relay.py'}"
+            argv += [
+                "-netdev",
+                "user,id=n0,restrict=on,net=169.254.0.0/16,host=169.254.0.2,dhcpstart=169.254.0.15,"
+                f"guestfwd=tcp:169.254.169.254:80-cmd:python3 {relay} 127.0.0.1 {self.imds_port}",
+                "-device", "virtio-net-pci,netdev=n0",
+            ]
+        return argv + self.extra
+
+    def boot(self, serial: Path, *, timeout: float = 300, stop_on: Sequence[str] = ()) -> Boot:
+        """Boot until QEMU exits (the guest powers off), a ``stop_on`` regex shows on the
+        console, or ``timeout``; QEMU is killed in every case but the first."""
+        serial.unlink(missing_ok=True)
+        started = time.monotonic()
+        proc = subprocess.Popen(self.argv(serial), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        stopped_at = None
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                text = _read(serial)
+                hit = next((p for p in stop_on if re.search(p, text)), None)
+                if hit is not None:
+                    stopped_at = hit
+                    time.sleep(1)  # let the console finish the lines around it
+                    break
+                if time.monotonic() - started > timeout:
+                    stopped_at = "timeout"
+                    break
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        console = _read(serial)
+        if output.strip():
+            console += "\n[qemu] " + output
+        status = None if stopped_at else proc.returncode
+        return Boot(status, console, time.monotonic() - started, stopped_at)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Partition:
+    number: int
+    name: str
+    start: int  # bytes
+    size: int  # bytes
+
+
+def partitions(image: Path) -> list[Partition]:
+    """The GPT partitions of a disk image (read with sfdisk, no loop device)."""
+    import json
+
+    done = subprocess.run(["sfdisk", "--json", str(image)], capture_output=True, text=True, check=True)
+    table = json.loads(done.stdout)["partitiontable"]
+    sector = int(table.get("sectorsize", 512))
+    found = []
+    for entry in table["partitions"]:
+        number = int(re.search(r"(\d+)$", entry["node"]).group(1))  # type: ignore[union-attr]
+        found.append(Partition(number, entry.get("name", ""), entry["start"] * sector,
+                               entry["size"] * sector))
+    return found
+
+
+@contextlib.contextmanager
+def loop_device(image: Path, part: Partition | None = None) -> Iterator[str]:
+    """A read-only loop device for the image or one of its partitions (detached afterwards)."""
+    argv = ["losetup", "--find", "--show", "--read-only"]
+    if part is not None:
+        argv += ["--offset", str(part.start), "--sizelimit", str(part.size)]
+    device = subprocess.run([*argv, str(image)], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    try:
+        yield device
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False, capture_output=True)
+
+
+def probe(device: str) -> dict[str, str]:
+    """blkid's view of a device: TYPE, LABEL, UUID..."""
+    done = subprocess.run(["blkid", "-p", "-o", "export", device], capture_output=True, text=True)
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+@contextlib.contextmanager
+def mounted(image: Path, mount_point: Path, part: Partition | None = None) -> Iterator[Path]:
+    """The filesystem (read-only, journal not replayed) on an image or partition."""
+    with loop_device(image, part) as device:
+        mount_point.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-o", "ro,noload", device, str(mount_point)], check=True,
+                       capture_output=True)
+        try:
+            yield mount_point
+        finally:
+            subprocess.run(["umount", str(mount_point)], check=False, capture_output=True)
