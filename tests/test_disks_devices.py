@@ -57,6 +57,21 @@ def test_links_are_made_without_udev(tmp_path: Path) -> None:
     assert os.readlink(link) == "../../sdz2" and os.path.realpath(link) == str(tmp_path / "sdz2")
 
 
+def test_a_new_filesystem_is_announced_to_udev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where udevd runs, a device whose filesystem was just made gets a "change" uevent
+    (so udev probes it after the write and links its UUID and label); without udevd
+    nothing is written to sysfs (provision makes the links itself)."""
+    uevent = tmp_path / "uevent"
+    uevent.write_text("")
+    monkeypatch.setattr(waiting, "sysfs_dir", lambda device: tmp_path)
+    monkeypatch.setattr(waiting, "udev_running", lambda: False)
+    waiting.announce_change("/dev/vdz3")
+    assert uevent.read_text() == ""
+    monkeypatch.setattr(waiting, "udev_running", lambda: True)
+    waiting.announce_change("/dev/vdz3")
+    assert uevent.read_text() == "change"
+
+
 def test_link_names_are_encoded_like_udev() -> None:
     assert devices.encode_link_name("EFI System") == "EFI\\x20System"
     assert devices.encode_link_name("a/b") == "a\\x2fb"

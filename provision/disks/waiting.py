@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from provision.disks.devices import SYS_BLOCK, kernel_name, partitions_of, udev_running
+from provision.disks.devices import SYS_BLOCK, kernel_name, partitions_of, sysfs_dir, udev_running
 from provision.errors import ProvisionError
 from provision.run import run
 
@@ -179,6 +179,22 @@ def link_device(kind: str, value: str, target: str, dev_dir: Path = DEV) -> Path
     scratch.symlink_to(relative)
     scratch.replace(link)
     return link
+
+
+def announce_change(device: str) -> None:
+    """Make udev probe ``device`` again (a "change" uevent through sysfs).
+
+    udev probes a block device when it appears and, by an inotify watch it
+    sets up once that first event is done, whenever a writer closes it. A
+    filesystem made right after its partition appeared can be written and
+    closed before the watch exists (seen under QEMU's TCG: mkfs.btrfs just
+    after partx added the partition), and udev then never learns its UUID
+    or label, so the by-uuid/by-label links never come. The synthetic event
+    comes after the write, so udev's probe sees the new filesystem. Without
+    udevd there is nobody to tell: the links are made by wait_for_links.
+    """
+    if udev_running():
+        (sysfs_dir(device) / "uevent").write_text("change")
 
 
 def wait_for_links(

@@ -302,6 +302,8 @@ def _link_filesystem(device: str) -> None:
         links[f"by-uuid/{found.uuid}"] = device
     if found.label:
         links[f"by-label/{devices.encode_link_name(found.label)}"] = device
+    if links:
+        waiting.announce_change(device)
     waiting.wait_for_links(links)
 
 

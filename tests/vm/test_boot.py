@@ -114,7 +114,7 @@ def test_fw_cfg_config_partitions_formats_and_writes_the_root(
         record = json.loads((mnt / "etc/.provision/result.json").read_text())
         assert record["status"] == "succeeded" and record["platform"] == "qemu"
         assert {s["name"]: s["status"] for s in record["stages"]} == {
-            "disks": "applied", "mount": "applied", "users": "applied",
+            "kargs": "empty", "disks": "applied", "mount": "applied", "users": "applied",
             "files": "applied", "units": "applied", "containers": "applied",
         }
         # The mount stage's mount was undone before switching root: the file
