@@ -92,6 +92,23 @@ def load_yaml(text: str, name: str, max_depth: int, alias_budget: int) -> tuple[
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    try:
+        root = _compose(text, name, loader_class, max_depth, alias_budget)
+    except YamlSyntaxError as exc:
+        # libyaml 0.2.5 and later stop at flow nesting 1000 while scanning
+        # ahead, before our composer sees the 65th level; the pure-Python
+        # parser hands over tokens in time, so ours reports its own limit.
+        if loader_class is yaml.SafeLoader or "maximum nesting depth" not in str(exc):
+            raise
+        root = _compose(text, name, yaml.SafeLoader, max_depth, alias_budget)
+    if root is None or (root.value is None and root.entry[2] is None and not _has_content(text)):
+        return None
+    return root.value, root.entry
+
+
+def _compose(text: str, name: str, loader_class: Any, max_depth: int, alias_budget: int) -> _Node | None:
+    import yaml
+
     composer = _Composer(name, max_depth, alias_budget)
     loader = None
     # Composing allocates many objects and no cycles: the cyclic GC would only
@@ -100,7 +117,7 @@ def load_yaml(text: str, name: str, max_depth: int, alias_budget: int) -> tuple[
     gc.disable()
     try:
         loader = loader_class(text)  # the pure-Python reader checks characters here
-        root = composer.compose(loader)
+        return composer.compose(loader)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, text, name) from None
     except yaml.reader.ReaderError as exc:
@@ -112,9 +129,6 @@ def load_yaml(text: str, name: str, max_depth: int, alias_budget: int) -> tuple[
             gc.enable()
         if loader is not None:
             loader.dispose()
-    if root is None or (root.value is None and root.entry[2] is None and not _has_content(text)):
-        return None
-    return root.value, root.entry
 
 
 def _has_content(text: str) -> bool:
