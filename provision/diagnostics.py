@@ -6,12 +6,10 @@ text form (with the source line and a caret), JSON, and GitHub workflow
 annotations.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 PathPart = str | int
 ConfigPath = tuple[PathPart, ...]
@@ -22,14 +20,16 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
-class Position:
+# NamedTuples, not dataclasses: these are imported on every run, and
+# dataclasses (with the inspect module it imports) costs start-up time. No
+# "from __future__ import annotations" here: NamedTuple compiles every string
+# annotation into a ForwardRef, which costs more than the class itself.
+class Position(NamedTuple):
     line: int
     column: int
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     severity: Severity
     message: str
     path: ConfigPath = ()
@@ -37,14 +37,14 @@ class Diagnostic:
     file: str | None = None
     position: Position | None = None
     # Where a second location matters (a duplicate key, a merge conflict).
-    related: tuple[tuple[str | None, Position | None], ...] = field(default=())
+    related: tuple[tuple[str | None, Position | None], ...] = ()
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
-    def at(self, file: str | None, position: Position | None) -> Diagnostic:
-        return replace(self, file=file, position=position)
+    def at(self, file: str | None, position: Position | None) -> "Diagnostic":
+        return self._replace(file=file, position=position)
 
 
 def error(message: str, path: ConfigPath = (), hint: str | None = None) -> Diagnostic:
@@ -74,7 +74,7 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
 
 def strictened(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """--strict: every warning becomes an error."""
-    return [replace(d, severity=Severity.ERROR) for d in diagnostics]
+    return [d._replace(severity=Severity.ERROR) for d in diagnostics]
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:

@@ -1,15 +1,12 @@
 """Turn a schema-valid spec dict into the typed model.
 
-Generic over the dataclasses in :mod:`provision.config.model`: each field is
+Generic over the classes in :mod:`provision.config.model`: each field is
 looked up by its camelCase spec name. The dict has passed the schema, so
 types are right; this only reshapes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar
@@ -29,57 +26,59 @@ def spec_name(field_name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-@cache
-def _fields(cls: Any) -> list[tuple[str, str, Any]]:
-    hints = typing.get_type_hints(cls, vars(model))
-    return [(f.name, spec_name(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
+def _converter(annotation: str) -> Callable[[Any], Any] | None:
+    """How to turn a spec value into a field annotated ``annotation``; None: as it is.
 
-
-def _converter(tp: Any) -> Callable[[Any], Any] | None:
-    """How to turn a spec value into a field of type ``tp``; None: as it is."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _converter(inner[0])  # None never reaches a converter
-    if origin is tuple:
-        item = _converter(typing.get_args(tp)[0])
+    Reads the annotation string directly rather than evaluating it with
+    typing.get_type_hints: the model only uses ``X | None``, ``tuple[X, ...]``,
+    ``dict[...]``, model classes and plain types, and this runs on every boot.
+    """
+    annotation = annotation.removesuffix(" | None")  # None never reaches a converter
+    if annotation.startswith("tuple["):
+        item = _converter(annotation.removeprefix("tuple[").removesuffix(", ...]"))
         if item is None:
             return tuple
-        return lambda values: tuple(item(v) for v in values)
-    if origin is dict:
+        return lambda values: tuple(map(item, values))
+    if annotation.startswith("dict["):
         return dict
-    if dataclasses.is_dataclass(tp):
-        return _builder(tp)  # type: ignore[arg-type]  # classes are hashable
+    cls = getattr(model, annotation, None)
+    if model.is_model_class(cls):
+        return _builder(cls)
     return None
+
+
+def _default_maker(factory: Callable[[], Any]) -> Callable[[], Any]:
+    """``factory``, or for a model class its builder on no data (same value, cheaper)."""
+    if model.is_model_class(factory):
+        make = _builder(factory)
+        return lambda: make({})
+    return factory
 
 
 @cache
 def _builder(cls: Any) -> Callable[[dict[str, Any]], Any]:
     # Worked out once per class: building a 1,000-file config then costs
     # a few dict look-ups per value instead of type introspection.
-    plan = [(name, key, _converter(tp)) for name, key, tp in _fields(cls)]
-    defaults: dict[str, Any] = {}
-    factories: dict[str, Callable[[], Any]] = {}
-    required: set[str] = set()
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            defaults[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            factories[f.name] = f.default_factory
-        else:
-            required.add(f.name)
+    fields = model.fields(cls)
+    by_key = {spec_name(f.name): (f.name, _converter(f.annotation)) for f in fields}
+    defaults = {f.name: f.default for f in fields if f.default is not model.MISSING}
+    factories = [(f.name, _default_maker(f.default_factory)) for f in fields if f.default_factory is not None]
 
     def make(data: dict[str, Any]) -> Any:
         values = dict(defaults)
-        for name, factory in factories.items():
-            values[name] = factory()
-        for name, key, convert in plan:
-            value = data.get(key)
-            if value is not None:
+        # Walk the keys present (usually a few) rather than every field.
+        for key, value in data.items():
+            entry = by_key.get(key)
+            if entry is not None and value is not None:
+                name, convert = entry
                 values[name] = value if convert is None else convert(value)
-        missing = required - values.keys()
-        if missing:  # the schema requires these; only a bug gets here
-            raise TypeError(f"{cls.__name__} needs {sorted(missing)}")
+        # Default factories only for what the data left out (a 1,000-file
+        # config would otherwise build and discard thousands of NodeOwners).
+        for name, factory in factories:
+            if name not in values:
+                values[name] = factory()
+        if len(values) != len(fields):  # the schema requires these; only a bug gets here
+            raise TypeError(f"{cls.__name__} needs {sorted({f.name for f in fields} - values.keys())}")
         # The data passed the schema: fill the instance directly instead of
         # through __init__ and the model's write-once __setattr__ per field.
         built = object.__new__(cls)
@@ -90,7 +89,7 @@ def _builder(cls: Any) -> Callable[[dict[str, Any]], Any]:
 
 
 def build(cls: type[T], data: dict[str, Any]) -> T:
-    built: T = _builder(cls)(data)  # type: ignore[arg-type]  # classes are hashable
+    built: T = _builder(cls)(data)  # type: ignore[arg-type]  # T is a model class
     return built
 
 
@@ -100,13 +99,11 @@ def build_config(data: dict[str, Any]) -> model.Config:
 
 def to_spec(obj: Any) -> Any:
     """The inverse of :func:`build`: a model object back to a spec dict (unset fields omitted)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    if model.is_model_class(type(obj)):
         out = {}
-        for f in dataclasses.fields(obj):
+        for f in model.fields(obj):
             value = getattr(obj, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING
-            )
+            default = f.default if f.default_factory is None else f.default_factory()
             if value is None or value == default:
                 continue
             out[spec_name(f.name)] = to_spec(value)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -62,7 +61,6 @@ def _identity(path: ConfigPath) -> ConfigPath | None:
     return path
 
 
-@dataclass
 class Imported:
     """A foreign config translated to a provision spec dict of the newest version.
 
@@ -71,9 +69,16 @@ class Imported:
     diagnostic about the generated spec points at the line that produced it.
     """
 
-    spec: dict[str, Any] | None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    source_path: Callable[[ConfigPath], ConfigPath | None] = _identity
+    # A plain class, not a dataclass: see provision.diagnostics.
+    def __init__(
+        self,
+        spec: dict[str, Any] | None,
+        diagnostics: list[Diagnostic] | None = None,
+        source_path: Callable[[ConfigPath], ConfigPath | None] = _identity,
+    ) -> None:
+        self.spec = spec
+        self.diagnostics: list[Diagnostic] = [] if diagnostics is None else diagnostics
+        self.source_path = source_path
 
 
 def importer(name: str) -> ModuleType | None:

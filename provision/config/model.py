@@ -1,4 +1,4 @@
-"""The newest config model (spec 1.0.0) as typed, immutable dataclasses.
+"""The newest config model (spec 1.0.0) as typed, immutable value classes.
 
 Stages only ever see these. Field names are the spec's camelCase names in
 snake_case; ``None`` means "not set" (the stage applies the documented
@@ -7,21 +7,76 @@ default). Build one from a validated dict with :func:`provision.config.build.bui
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import field
+from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
+
+# Not stdlib dataclasses: the model is imported on every boot, and dataclasses
+# (plus the inspect module it imports) and the __init__ it execs per class
+# cost more start-up time than validating a large config.
+
+
+class _Missing:
+    """The default of a field that has none (it is required)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class FrozenInstanceError(AttributeError):
+    """A model field was assigned or deleted after construction."""
+
+
+class Field:
+    """One model field: its name, annotation (a string, unevaluated) and default."""
+
+    __slots__ = ("annotation", "default", "default_factory", "name")
+
+    def __init__(self, default: Any = MISSING, default_factory: Callable[[], Any] | None = None) -> None:
+        self.name = ""
+        self.annotation = ""
+        self.default = default
+        self.default_factory = default_factory
+
+
+def field(*, default: Any = MISSING, default_factory: Callable[[], Any] | None = None) -> Any:
+    """Declare a field's default, like ``dataclasses.field`` (the type checker reads it)."""
+    return Field(default, default_factory)
 
 
 class _Model:
-    """Value semantics shared by every model class.
+    """Construction and value semantics shared by every model class."""
 
-    Defined once here instead of generated per class by @dataclass: the model
-    is imported on every boot, and generating these methods for ~45 classes
-    cost more start-up time than all of schema evaluation.
-    """
+    __fields__: tuple[Field, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        fields = self.__fields__
+        if len(args) > len(fields):
+            raise TypeError(f"{self.__class__.__name__}() takes {len(fields)} positional arguments "
+                            f"but {len(args)} were given")
+        names = [f.name for f in fields]
+        values = dict(zip(names[:len(args)], args, strict=True))
+        if twice := values.keys() & kwargs.keys():
+            raise TypeError(f"{self.__class__.__name__}() got multiple values for {sorted(twice)}")
+        if unknown := kwargs.keys() - set(names):
+            raise TypeError(f"{self.__class__.__name__}() got unexpected keyword arguments {sorted(unknown)}")
+        values.update(kwargs)
+        for f in fields[len(args):]:
+            if f.name in values:
+                continue
+            if f.default is not MISSING:
+                values[f.name] = f.default
+            elif f.default_factory is not None:
+                values[f.name] = f.default_factory()
+            else:
+                raise TypeError(f"{self.__class__.__name__}() missing required argument {f.name!r}")
+        # Bypass the write-once __setattr__: this is the one place fields are set.
+        self.__dict__.update(values)
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return tuple(getattr(self, f.name) for f in self.__fields__)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -35,26 +90,50 @@ class _Model:
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Write-once: __init__ sets each field, nothing may change it after.
-        # (Frozen dataclasses would generate this per class, at import time.)
         if name in self.__dict__:
-            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__fields__)
         return f"{self.__class__.__name__}({shown})"
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=_Model)
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def dataclass(cls: type[T]) -> type[T]:
-    """An immutable dataclass whose value methods come from _Model (its base class)."""
-    return dataclasses.dataclass(eq=False, repr=False)(cls)
+    """Record the field table of a model class (a _Model subclass) in declaration order."""
+    fields = []
+    # Not inspect.get_annotations: importing inspect costs start-up time.
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+        declared = cls.__dict__.get(name, MISSING)
+        f = declared if isinstance(declared, Field) else Field(declared)
+        f.name, f.annotation = name, annotation
+        if isinstance(declared, Field):
+            delattr(cls, name)  # like dataclasses: no class attribute for field() specifiers
+        fields.append(f)
+    cls.__fields__ = tuple(fields)  # type: ignore[attr-defined]
+    return cls
+
+
+def fields(obj: _Model | type[_Model]) -> tuple[Field, ...]:
+    """The field table of a model class or instance, in declaration order."""
+    return obj.__fields__
+
+
+def is_model_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, _Model)
+
+
+def replace(obj: M, **changes: Any) -> M:
+    """A copy of ``obj`` with some fields changed, like ``dataclasses.replace``."""
+    return obj.__class__(**{**{f.name: getattr(obj, f.name) for f in obj.__fields__}, **changes})
 
 
 @dataclass

@@ -6,7 +6,6 @@ positioned Diagnostic. :func:`load_config` is the strict form stages use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provision.config import kinds, versions
@@ -27,15 +26,16 @@ _UNSUPPORTED_PREFIXES = (
 )
 
 
-@dataclass
 class ParsedConfig:
-    name: str
-    document: Document | None = None
-    kind: str | None = None  # "provision", "ignition", "cloud-config", "human"
-    version: str | None = None
-    spec: dict[str, Any] | None = None  # newest spec dict, when valid
-    config: Config | None = None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # A plain class, not a dataclass: see provision.diagnostics.
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.document: Document | None = None
+        self.kind: str | None = None  # "provision", "ignition", "cloud-config", "human"
+        self.version: str | None = None
+        self.spec: dict[str, Any] | None = None  # newest spec dict, when valid
+        self.config: Config | None = None
+        self.diagnostics: list[Diagnostic] = []
 
     @property
     def ok(self) -> bool:
@@ -62,7 +62,7 @@ def _header_only_cloud_config(data: bytes, name: str) -> Document | None:
 
 def _position(doc: Document, diag: Diagnostic, at_key: bool = False) -> Diagnostic:
     if diag.position is not None:
-        return diag if diag.file else replace(diag, file=doc.name)
+        return diag if diag.file else diag._replace(file=doc.name)
     pos = doc.locate_key(diag.path) if at_key else doc.locate(diag.path)
     return diag.at(doc.name, pos)
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from provision.diagnostics import ConfigPath
 
@@ -28,8 +27,7 @@ _KNOWN = _ANNOTATIONS | {
 }
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):  # not a dataclass: see provision.diagnostics
     keyword: str
     path: ConfigPath
     schema: dict[str, Any]

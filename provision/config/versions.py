@@ -8,14 +8,12 @@ ever see the newest model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Spec = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class SpecVersion:
+class SpecVersion(NamedTuple):  # not a dataclass: see provision.diagnostics
     version: str
     schema_file: str
     # Translates a config of the previous version (already validated by its

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from provision.diagnostics import ConfigPath, Position
@@ -13,7 +12,6 @@ from provision.diagnostics import ConfigPath, Position
 _YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
-@dataclass
 class Document:
     """``value`` is the parsed data (dicts, lists, str, int, float, bool, None).
 
@@ -24,11 +22,20 @@ class Document:
     unless a diagnostic needs one.
     """
 
-    name: str
-    text: str
-    value: Any
-    format: str  # "json" or "yaml"
-    _locate: Callable[[ConfigPath, bool], Position | None] = field(repr=False, default=lambda p, k: None)
+    # A plain class, not a dataclass: see provision.diagnostics.
+    def __init__(
+        self,
+        name: str,
+        text: str,
+        value: Any,
+        format: str,  # "json" or "yaml"
+        _locate: Callable[[ConfigPath, bool], Position | None] = lambda p, k: None,
+    ) -> None:
+        self.name = name
+        self.text = text
+        self.value = value
+        self.format = format
+        self._locate = _locate
 
     def locate(self, path: ConfigPath) -> Position | None:
         return self._locate(tuple(path), False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from provision.diagnostics import ConfigPath, Diagnostic, Position, error
 from provision.errors import ConfigError
 
@@ -26,7 +24,7 @@ def duplicate_key(name: str, path: ConfigPath, first: Position, second: Position
         path,
         "each key may appear once in a mapping; remove or merge one of them",
     ).at(name, second)
-    return replace(diagnostic, related=((name, first),))
+    return diagnostic._replace(related=((name, first),))
 
 
 def capped_duplicates(found: list[Diagnostic], total: int | None = None) -> list[Diagnostic]:
@@ -34,8 +32,7 @@ def capped_duplicates(found: list[Diagnostic], total: int | None = None) -> list
     total = len(found) if total is None else total
     if total <= MAX_DUPLICATES_REPORTED:
         return found
-    summary = replace(
-        found[MAX_DUPLICATES_REPORTED],
+    summary = found[MAX_DUPLICATES_REPORTED]._replace(
         message=f"{total - MAX_DUPLICATES_REPORTED} more duplicate keys", related=(), path=(),
         hint=None,
     )

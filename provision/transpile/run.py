@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from provision.diagnostics import ConfigPath, Diagnostic, has_errors, warning
@@ -67,7 +67,7 @@ def _conflict(parent_path: ConfigPath, child_path: ConfigPath, merged: dict[str,
         child.source_path(child_path) or child_path,
         "inputs merge in order and the later one overrides; remove one of the two settings if unintended",
     )
-    return replace(diag.at(child.name, child.position(child_path)), related=related)
+    return diag.at(child.name, child.position(child_path))._replace(related=related)
 
 
 def _map_back(diag: Diagnostic, merged: dict[str, Any], inputs: Sequence[Input]) -> Diagnostic:
@@ -77,7 +77,7 @@ def _map_back(diag: Diagnostic, merged: dict[str, Any], inputs: Sequence[Input])
     source, path = found
     source_path = source.source_path(path) if path else None
     located = diag.at(source.name, source.position(path))
-    return replace(located, path=source_path) if source_path is not None else located
+    return located._replace(path=source_path) if source_path is not None else located
 
 
 def _schema_check(item: Input) -> list[Diagnostic]:
@@ -90,7 +90,7 @@ def _schema_check(item: Input) -> list[Diagnostic]:
     for diag, _at_key in schema_diagnostics(item.spec, newest.schema_file):
         source_path = item.source_path(diag.path)
         located = diag.at(item.name, item.position(diag.path))
-        found.append(replace(located, path=source_path) if source_path is not None else located)
+        found.append(located._replace(path=source_path) if source_path is not None else located)
     return found
 
 

@@ -17,9 +17,10 @@ from provision.diagnostics import ConfigPath, Diagnostic, error, warning
 
 SCHEMES = ("data", "http", "https", "tftp", "s3", "gs")
 HASH_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+# Compiled once: they run per resource and per header.
 # RFC 9110 token characters for header names.
-_HEADER_NAME_PATTERN = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
-_HEX_PATTERN = r"^[0-9A-Fa-f]*$"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
 
 def all_resources(config: model.Config) -> Iterator[tuple[model.Resource, ConfigPath, bool]]:
@@ -120,7 +121,7 @@ def hash_problem(spec: str) -> str | None:
         return "malformed hash specifier; expected sha256-<hex> or sha512-<hex>"
     if function not in HASH_HEX_LENGTHS:
         return "unrecognized hash function; use sha256 or sha512"
-    if not re.match(_HEX_PATTERN, digest):
+    if not _HEX.match(digest):
         return "malformed hash specifier; the digest must be hexadecimal"
     if len(digest) != HASH_HEX_LENGTHS[function]:
         return (
@@ -155,7 +156,7 @@ def check_headers(config: model.Config) -> Iterator[Diagnostic]:
         seen: dict[str, int] = {}
         for j, header in enumerate(res.http_headers):
             hwhere = (*where, "httpHeaders", j)
-            if not re.match(_HEADER_NAME_PATTERN, header.name):
+            if not _HEADER_NAME.match(header.name):
                 yield error("HTTP header name is not a valid token", (*hwhere, "name"))
             if any(c in header.value for c in "\r\n\0"):
                 yield error("HTTP header value contains a line break or NUL", (*hwhere, "value"))
