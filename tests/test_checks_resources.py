@@ -391,3 +391,12 @@ def test_checking_without_decoding_agrees_with_decoding(url: str) -> None:
         return None
 
     assert verdict(False) == verdict(True)
+
+
+@_given(_st.binary(max_size=64), _st.sampled_from(["", "-_.!~*'();/?:@&=+$,"]))
+def test_percent_encoded_data_decodes_to_the_bytes_it_encodes(data: bytes, safe: str) -> None:
+    from urllib.parse import quote_from_bytes
+
+    from provision.config.checks.dataurl import parse_data_url
+
+    assert parse_data_url("data:," + quote_from_bytes(data, safe=safe)).data == data

@@ -38,9 +38,15 @@ def _percent_decode(text: str, decode: bool) -> bytes:
         raise DataURLError("data contains a character that must be percent-encoded")
     if not decode:
         return b""
-    from urllib.parse import unquote_to_bytes
-
-    return unquote_to_bytes(text)
+    # The text is now plain ASCII with every '%' followed by two hex digits,
+    # so decoding is a split; urllib.parse (which imports ipaddress) would
+    # add ~4 ms to every validate that checks an inline hash.
+    head, *escaped = text.split("%")
+    decoded = bytearray(head.encode("ascii"))
+    for part in escaped:
+        decoded.append(int(part[:2], 16))
+        decoded += part[2:].encode("ascii")
+    return bytes(decoded)
 
 
 def parse_data_url(url: str, *, decode: bool = True) -> DataURL:
