@@ -39,3 +39,14 @@ def test_spec_round_trips_through_the_model() -> None:
         "disks": [{"device": "/dev/vda", "partitions": [{"number": 1, "sizeMiB": 100, "startMiB": 1}]}],
         "files": [{"path": "/a", "mode": 420, "contents": {"source": "data:,x", "compression": "gzip"}}]}}
     assert to_spec(build_config(spec)) == spec
+
+
+def test_builder_refuses_annotation_shapes_it_cannot_convert() -> None:
+    # A model field of a new shape must fail loudly, not stay an unconverted dict.
+    from provision.config import build
+
+    for annotation in ("tuple[File, File]", "File | Link", "list[File]"):
+        with pytest.raises(TypeError, match="unsupported model annotation"):
+            build._converter(annotation)
+    assert build._converter("tuple[str, ...]") is tuple
+    assert build._converter("int | None") is None

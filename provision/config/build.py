@@ -34,7 +34,7 @@ def _converter(annotation: str) -> Callable[[Any], Any] | None:
     ``dict[...]``, model classes and plain types, and this runs on every boot.
     """
     annotation = annotation.removesuffix(" | None")  # None never reaches a converter
-    if annotation.startswith("tuple["):
+    if annotation.startswith("tuple[") and annotation.endswith(", ...]"):
         item = _converter(annotation.removeprefix("tuple[").removesuffix(", ...]"))
         if item is None:
             return tuple
@@ -44,6 +44,9 @@ def _converter(annotation: str) -> Callable[[Any], Any] | None:
     cls = getattr(model, annotation, None)
     if model.is_model_class(cls):
         return _builder(cls)
+    if "[" in annotation or "|" in annotation:
+        # A shape this reader does not know would silently stay a raw value.
+        raise TypeError(f"build: unsupported model annotation {annotation!r}")
     return None
 
 
