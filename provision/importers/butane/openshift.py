@@ -63,8 +63,38 @@ def _metadata(value: dict[str, Any], ctx: Context) -> None:
         ctx.bad(f"{ROLE_LABEL} label is required", ("metadata", "labels") if "labels" in meta else ("metadata",))
 
 
+def _where(ctx: Context, path: ConfigPath) -> ConfigPath:
+    return ctx.origins.source_path(path) or ()
+
+
+def _mco_support(ign: dict[str, Any], ctx: Context) -> None:
+    """What RHCOS and the machine-config-operator cannot take, in Butane's words."""
+    storage = _dict(ign.get("storage"))
+    for i, fs in enumerate(storage.get("filesystems") or []):
+        fmt = _dict(fs).get("format")
+        if fmt == "btrfs":
+            ctx.bad("btrfs is not supported in this spec version", _where(ctx, ("storage", "filesystems", i, "format")))
+        elif fmt == "none":
+            ctx.bad('format "none" is not supported in this spec version',
+                    _where(ctx, ("storage", "filesystems", i, "format")))
+    for i, file in enumerate(storage.get("files") or []):
+        source = _dict(_dict(file).get("contents")).get("source")
+        if isinstance(source, str) and ":" in source and not source.lower().startswith("data:"):
+            ctx.bad("file contents source must be data URL in this spec version",
+                    _where(ctx, ("storage", "files", i, "contents", "source")))
+        mode = _dict(file).get("mode")
+        if isinstance(mode, int) and mode & ~0o777:
+            ctx.bad("special mode bits are not supported in this spec version",
+                    _where(ctx, ("storage", "files", i, "mode")))
+    for i, user in enumerate(_dict(ign.get("passwd")).get("users") or []):
+        if _dict(user).get("name") != "core":
+            ctx.bad('users other than "core" are not supported in this spec version',
+                    _where(ctx, ("passwd", "users", i, "name")))
+
+
 def apply(value: dict[str, Any], ign: dict[str, Any], ctx: Context, variant: Variant) -> None:
     _metadata(value, ctx)
+    _mco_support(ign, ctx)
     section = value.get("openshift")
     if section is None:
         section = {}

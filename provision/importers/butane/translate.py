@@ -17,10 +17,6 @@ from provision.importers.butane.variants import NAMES, VARIANTS, Variant, versio
 from provision.importers.butane.walk import Walker, ignition_shape
 from provision.importers.human.context import Context
 
-# Keyed lists of the rendered sections, and their key (Ignition's merge keys).
-_KEYS = {"disks": "device", "raid": "name", "luks": "name", "filesystems": "device", "files": "path",
-         "units": "name"}
-
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -67,15 +63,17 @@ def to_ignition(value: dict[str, Any], ctx: Context) -> tuple[dict[str, Any], Va
         ign["ignition"] = {"version": variant.spec, **walked["ignition"]}
     ctx.origins.record(("ignition", "version"), ("version",))
     storage = _dict(value.get("storage"))
+    # Butane merges each rendering under what it has so far: grub's under
+    # boot_device's under the mount units' under the user's entries.
     rendered: bootdevice.Rendered = []
+    if variant.fcos >= 5 and "grub" in value:
+        rendered += bootdevice.grub_users(value["grub"], ctx)
+    if variant.fcos >= 3 and "boot_device" in value:
+        rendered += bootdevice.boot_device(value["boot_device"], ctx, variant.fcos)
     if variant.base >= 2:
         rendered += _mount_units(storage, ctx, variant)
         if "trees" in storage:
             trees.embed_trees(storage["trees"], ign, ctx)
-    if variant.fcos >= 3 and "boot_device" in value:
-        rendered += bootdevice.boot_device(value["boot_device"], ctx, variant.fcos)
-    if variant.fcos >= 5 and "grub" in value:
-        rendered += bootdevice.grub_users(value["grub"], ctx)
     _merge_under(rendered, ign, ctx)
     openshift.check_filters(ign, variant, ctx)
     if variant.openshift:
@@ -97,31 +95,58 @@ def _mount_units(storage: dict[str, Any], ctx: Context, variant: Variant) -> boo
 
 
 def _merge_under(rendered: bootdevice.Rendered, ign: dict[str, Any], ctx: Context) -> None:
-    """Each rendered entry joins its section; the user's entry with the same key keeps its own fields."""
+    """The rendered entries merged under the user's, as Butane merges them (Ignition's merge rules).
+
+    The rendered entries of a section come first, in order; a user entry
+    with the same key (unit name, disk device, ...) is merged over its
+    rendered twin — sub-lists by their own keys, so a user's ``root-1``
+    partition resizes the rendered one and a new ``var-1`` comes after it —
+    and the other user entries follow. Moved user entries keep their origins.
+    """
+    sections: dict[tuple[str, ...], list[tuple[dict[str, Any], ConfigPath]]] = {}
     for section, entry, source in rendered:
+        sections.setdefault(section, []).append((entry, source))
+    moves: dict[ConfigPath, ConfigPath] = {}
+    for section, entries in sections.items():
         node: Any = ign
         for part in section[:-1]:
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
-        entries = node.get(section[-1])
-        if not isinstance(entries, list):
-            entries = node[section[-1]] = []
-        key = _KEYS[section[-1]]
-        mine = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get(key) == entry[key]), None)
-        if mine is None:
-            entries.append(entry)
-            ctx.origins.record((*section, len(entries) - 1), source)
+        mine = node.get(section[-1])
+        parent = [entry for entry, _ in entries]
+        node[section[-1]] = _merge(parent, mine if isinstance(mine, list) else [], section, section, moves)
+    ctx.origins.remap(moves)
+    for section, entries in sections.items():
+        for i, (_, source) in enumerate(entries):
+            ctx.origins.record((*section, i), source)
+
+
+def _merge(parent: Any, child: Any, where: tuple[str, ...], at: ConfigPath,
+           moves: dict[ConfigPath, ConfigPath]) -> Any:
+    """``child`` over ``parent``; the child's list entries that move are noted in ``moves``."""
+    from provision.config.merge import list_key
+
+    if isinstance(parent, dict) and isinstance(child, dict):
+        merged = dict(parent)
+        for key, value in child.items():
+            merged[key] = _merge(parent[key], value, (*where, key), (*at, key), moves) if key in parent else value
+        return merged
+    if not (isinstance(parent, list) and isinstance(child, list)):
+        return parent if child is None else child
+    key_of = list_key(where)
+    if key_of is None:
+        if all(not isinstance(v, dict | list) for v in parent + child):
+            return parent + [v for v in child if v not in parent]
+        return child
+    out = list(parent)
+    index = {key_of(e): i for i, e in enumerate(out) if isinstance(e, dict)}
+    for j, entry in enumerate(child):
+        found = index.get(key_of(entry)) if isinstance(entry, dict) else None
+        if found is None:
+            found = len(out)
+            out.append(entry)
         else:
-            entries[mine] = _fill(entry, entries[mine])
-
-
-def _fill(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """``child`` over ``parent``: mappings merge recursively, any other value set in the child wins."""
-    out = dict(parent)
-    for key, value in child.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _fill(out[key], value)
-        elif value is not None:
-            out[key] = value
+            out[found] = _merge(out[found], entry, where, (*at, found), moves)
+        moves[(*at, j)] = (*at, found)
     return out

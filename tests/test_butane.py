@@ -1,0 +1,283 @@
+"""Butane configs read as they are: the Ignition config Butane would produce, and what it refuses.
+
+Cases are data (tests/data/butane/*.yaml, written from Butane's documented
+examples and tests). Each valid case is also run through
+``ignition-validate`` where the produced spec is one it knows (3.0-3.3), and
+through ``provision transpile``/``validate`` end to end.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provision.cli import main
+from provision.config.checks.dataurl import parse_data_url
+from provision.importers.butane import to_ignition
+from provision.importers.butane.variants import VARIANTS
+from provision.importers.human import using_files_dir
+from provision.source.loader import load_document
+
+DATA = Path(__file__).parent / "data" / "butane"
+CASES = yaml.safe_load((DATA / "cases.yaml").read_text())
+ERRORS = yaml.safe_load((DATA / "errors.yaml").read_text())
+IGNITION_VALIDATE_SPECS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0")  # Debian's ignition 2.14
+
+
+def make_files(root: Path, files: dict[str, Any] | None) -> None:
+    """The --files-dir of a case: text files, {text, mode} files, {link} symlinks, "dir/" folders."""
+    for name, spec in (files or {}).items():
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(spec, dict) and "link" in spec:
+            path.symlink_to(spec["link"])
+        elif isinstance(spec, dict) and "gzip" in spec:
+            path.write_bytes(gzip.compress(spec["gzip"].encode()))
+        elif isinstance(spec, dict):
+            path.write_text(spec["text"])
+            path.chmod(spec["mode"])
+        else:
+            path.write_text(spec)
+
+
+def translate(case: dict[str, Any], tmp_path: Path) -> Any:
+    files_dir = tmp_path / "files"
+    files_dir.mkdir()
+    make_files(files_dir, case.get("files"))
+    doc = load_document(case["butane"].encode(), str(tmp_path / "config.bu"))
+    with using_files_dir(files_dir):
+        return to_ignition(doc)
+
+
+def contains(actual: Any, expected: Any, where: str = "$") -> None:
+    """Every key of ``expected`` in ``actual`` with a matching value; lists entry by entry, same length."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: {actual!r} is not a mapping"
+        for key, value in expected.items():
+            assert key in actual, f"{where}: no {key!r} in {sorted(actual)}"
+            contains(actual[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), f"{where}: {actual!r}"
+        for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
+            contains(got, want, f"{where}[{i}]")
+    else:
+        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+
+
+def decoded(resource: dict[str, Any]) -> str:
+    data = parse_data_url(resource["source"]).data
+    if resource.get("compression") == "gzip":
+        data = gzip.decompress(data)
+    return data.decode()
+
+
+def file_text(ign: dict[str, Any], path: str) -> str:
+    entry = next(f for f in ign["storage"]["files"] if f["path"] == path)
+    parts = [entry["contents"]] if "contents" in entry else []
+    return "".join(decoded(r) for r in parts + entry.get("append", []))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_butane_case_gives_the_ignition_butane_gives(case: dict[str, Any], tmp_path: Path) -> None:
+    got = translate(case, tmp_path)
+    errors = [d for d in got.diagnostics if d.is_error]
+    assert not errors, errors
+    assert got.ignition is not None
+    contains(got.ignition, case["ignition"])
+    for path, text in (case.get("contents") or {}).items():
+        assert file_text(got.ignition, path) == text
+    for path in case.get("absent", []):
+        node = got.ignition
+        for part in path[:-1]:
+            node = node.get(part, {})
+        assert path[-1] not in node, path
+    warnings = sorted({d.message for d in got.diagnostics})
+    assert warnings == sorted(set(case.get("warnings", []))) or (case.get("warnings") is None and not warnings)
+
+
+@pytest.mark.skipif(shutil.which("ignition-validate") is None, reason="ignition-validate not installed")
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_ignition_validate_accepts_what_butane_cases_produce(case: dict[str, Any], tmp_path: Path) -> None:
+    got = translate(case, tmp_path)
+    if got.spec_version not in IGNITION_VALIDATE_SPECS:
+        pytest.skip(f"ignition-validate 2.14 does not know spec {got.spec_version}")
+    out = tmp_path / "config.ign"
+    out.write_text(json.dumps(got.ignition))
+    done = subprocess.run(["ignition-validate", str(out)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c["name"] for c in ERRORS])
+def test_butane_refuses_with_a_position(case: dict[str, Any], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    files_dir = tmp_path / "files"
+    files_dir.mkdir()
+    make_files(files_dir, case.get("files"))
+    config = tmp_path / "config.bu"
+    config.write_text(case["butane"])
+    capsys.readouterr()
+    status = main(["validate", "--format", "json", "--files-dir", str(files_dir), str(config)])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 1
+    found = [d for d in report["files"][0]["diagnostics"] if d["severity"] == "error"]
+    matching = [d for d in found if case["error"] in d["message"]]
+    assert matching, found
+    line, column = (int(n) for n in case["at"].split(":"))
+    assert (matching[0]["line"], matching[0]["column"]) == (line, column), matching[0]
+
+
+def spec_of(variant: str, version: str, tmp_path: Path) -> str | None:
+    extra = ""
+    if variant == "openshift":
+        extra = "metadata:\n  name: x\n  labels:\n    machineconfiguration.openshift.io/role: worker\n"
+    doc = load_document(f"variant: {variant}\nversion: {version}\n{extra}".encode(), str(tmp_path / "c.bu"))
+    got = to_ignition(doc)
+    assert not [d for d in got.diagnostics if d.is_error], got.diagnostics
+    return None if got.ignition is None else got.ignition["ignition"]["version"]
+
+
+# Which Ignition spec each Butane version produces (coreos/butane config/config.go, docs/specs.md).
+SPECS = {
+    ("fcos", "1.0.0"): "3.0.0", ("fcos", "1.1.0"): "3.1.0", ("fcos", "1.2.0"): "3.2.0",
+    ("fcos", "1.3.0"): "3.2.0", ("fcos", "1.4.0"): "3.3.0", ("fcos", "1.5.0"): "3.4.0",
+    ("fcos", "1.6.0"): "3.5.0", ("flatcar", "1.0.0"): "3.3.0", ("flatcar", "1.1.0"): "3.4.0",
+    ("r4e", "1.0.0"): "3.3.0", ("r4e", "1.1.0"): "3.4.0", ("fiot", "1.0.0"): "3.4.0",
+    ("openshift", "4.8.0"): "3.2.0", ("openshift", "4.13.0"): "3.2.0", ("openshift", "4.14.0"): "3.4.0",
+    ("openshift", "4.18.0"): "3.4.0", ("openshift", "4.19.0"): "3.5.0", ("openshift", "4.22.0"): "3.5.0",
+}
+
+
+@pytest.mark.parametrize(("variant", "version"), sorted(SPECS))
+def test_each_version_produces_its_ignition_spec(variant: str, version: str, tmp_path: Path) -> None:
+    assert spec_of(variant, version, tmp_path) == SPECS[(variant, version)]
+
+
+def test_every_listed_variant_version_translates(tmp_path: Path) -> None:
+    for variant, version in VARIANTS:
+        assert spec_of(variant, version, tmp_path) == VARIANTS[(variant, version)].spec
+
+
+# --- files directory -----------------------------------------------------
+
+
+def butane_with_local(local: str) -> str:
+    return f"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/x\n      contents:\n        local: {local}\n"
+
+
+def butane_with_tree(local: str) -> str:
+    return f"variant: fcos\nversion: 1.5.0\nstorage:\n  trees:\n    - local: {local}\n      path: /etc/x\n"
+
+
+@pytest.fixture
+def files_dir(tmp_path: Path) -> Path:
+    """A files dir next to a secret outside it."""
+    (tmp_path / "secret").write_text("root:x:0:0\n")
+    (tmp_path / "secret-dir").mkdir()
+    (tmp_path / "secret-dir" / "key").write_text("private\n")
+    inside = tmp_path / "files"
+    inside.mkdir()
+    (inside / "ok.txt").write_text("fine\n")
+    return inside
+
+
+def transpile_cli(text: str, files_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, Path]:
+    config = files_dir.parent / "config.bu"
+    config.write_text(text)
+    out = files_dir.parent / "out.json"
+    capsys.readouterr()
+    status = main(["transpile", "--files-dir", str(files_dir), "-o", str(out), str(config)])
+    return status, capsys.readouterr().err, out
+
+
+@pytest.mark.parametrize("local", ["../secret", "/etc/passwd", "sub/../../secret", "escape", "link-to-secret"])
+def test_local_paths_cannot_leave_the_files_dir(local: str, files_dir: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (files_dir / "escape").symlink_to("../secret")
+    (files_dir / "link-to-secret").symlink_to(files_dir.parent / "secret")
+    (files_dir / "sub").mkdir()
+    status, err, out = transpile_cli(butane_with_local(local), files_dir, capsys)
+    assert status == 1 and not out.exists()
+    assert "config.bu:7:16" in err
+    assert "root:x" not in err
+
+
+@pytest.mark.parametrize("local", ["..", "../secret-dir", "dir-link"])
+def test_trees_cannot_leave_the_files_dir(local: str, files_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (files_dir / "dir-link").symlink_to("../secret-dir")
+    status, err, out = transpile_cli(butane_with_tree(local), files_dir, capsys)
+    assert status == 1 and not out.exists()
+    assert "config.bu:5:14" in err
+
+
+def test_a_link_inside_a_tree_is_copied_as_a_link_never_followed(files_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (files_dir / "tree").mkdir()
+    (files_dir / "tree" / "key").symlink_to(files_dir.parent / "secret-dir" / "key")
+    status, err, out = transpile_cli(butane_with_tree("tree"), files_dir, capsys)
+    assert status == 0, err
+    spec = json.loads(out.read_text())
+    assert spec["storage"]["links"] == [{"path": "/etc/x/key", "target": str(files_dir.parent / "secret-dir" / "key")}]
+    assert "private" not in out.read_text()
+
+
+def test_a_fifo_in_a_tree_is_refused(files_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (files_dir / "tree").mkdir()
+    os.mkfifo(files_dir / "tree" / "pipe")
+    status, err, _ = transpile_cli(butane_with_tree("tree"), files_dir, capsys)
+    assert status == 1
+    assert "trees may only contain files, directories, and symlinks" in err
+
+
+def test_local_files_of_a_config_from_stdin_are_read_from_the_files_dir(files_dir: Path,
+                                                                        capsys: pytest.CaptureFixture[str],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = files_dir.parent / "out.json"
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(butane_with_local("ok.txt").encode())))
+    status = main(["transpile", "--files-dir", str(files_dir), "-o", str(out), "-"])
+    assert status == 0, capsys.readouterr().err
+    spec = json.loads(out.read_text())
+    assert decoded(spec["storage"]["files"][0]["contents"]) == "fine\n"
+
+
+# --- end to end ----------------------------------------------------------
+
+
+def test_transpile_writes_provision_json_with_the_same_meaning(files_dir: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    text = (
+        "variant: fcos\nversion: 1.4.0\n"
+        "storage:\n  files:\n    - path: /etc/x\n      mode: 0600\n      contents:\n        local: ok.txt\n"
+        "systemd:\n  units:\n    - name: a.service\n      enabled: true\n"
+        "      contents: \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\"\n"
+    )
+    status, err, out = transpile_cli(text, files_dir, capsys)
+    assert status == 0, err
+    spec = json.loads(out.read_text())
+    assert spec["provision"] == {"version": "1.0.0"}
+    assert spec["storage"]["files"][0]["mode"] == 0o600
+    assert decoded(spec["storage"]["files"][0]["contents"]) == "fine\n"
+    assert spec["systemd"]["units"][0]["enabled"] is True
+
+
+def test_a_problem_in_the_generated_config_points_at_the_sugar(files_dir: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (files_dir / "broken.service").write_text("[Service\nExecStart=/bin/true\n")
+    text = ("variant: fcos\nversion: 1.5.0\n"
+            "systemd:\n  units:\n    - name: a.service\n      contents_local: broken.service\n")
+    status, err, out = transpile_cli(text, files_dir, capsys)
+    assert status == 1 and not out.exists()
+    assert "config.bu:6:23" in err, err
