@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from provision.diagnostics import ConfigPath
-from provision.importers.butane import bootdevice, mounts, openshift, trees
+from provision.importers.butane import bootdevice, mounts, openshift, partitions, trees
 from provision.importers.butane.variants import NAMES, VARIANTS, Variant, versions_of
 from provision.importers.butane.walk import Walker, ignition_shape
 from provision.importers.human.context import Context
@@ -75,6 +75,8 @@ def to_ignition(value: dict[str, Any], ctx: Context) -> tuple[dict[str, Any], Va
         if "trees" in storage:
             trees.embed_trees(storage["trees"], ign, ctx)
     _merge_under(rendered, ign, ctx)
+    mirror = _dict(_dict(value.get("boot_device")).get("mirror")).get("devices")
+    partitions.warn(ign, variant, ctx, mirror if isinstance(mirror, list) else [])
     openshift.check_filters(ign, variant, ctx)
     if variant.openshift:
         openshift.apply(value, ign, ctx, variant)
