@@ -41,7 +41,7 @@ class Fetcher:
         source = resource.source
         if source is None:  # no source: empty contents
             return io.BytesIO()
-        if source.startswith("data:"):
+        if source == "" or source.startswith("data:"):  # "": an empty file, as in Ignition
             return io.BytesIO(fetch_bytes(resource, self.client, limit=len(source) * 64 + (1 << 20)))
         handle = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
         try:
