@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provision.cli import main
 from provision.config.checks.dataurl import parse_data_url
@@ -282,3 +284,21 @@ def test_a_problem_in_the_generated_config_points_at_the_sugar(files_dir: Path,
     status, err, out = transpile_cli(text, files_dir, capsys)
     assert status == 1 and not out.exists()
     assert "config.bu:6:23" in err, err
+
+
+# --- properties ----------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(st.characters(blacklist_categories=["Cs"]), max_size=400),
+       version=st.sampled_from(["1.0.0", "1.1.0", "1.4.0", "1.6.0"]))
+def test_inline_text_survives_any_encoding_butane_picks(text: str, version: str) -> None:
+    """Whatever data: URL (percent, base64, gzip) a version chooses, the file holds exactly the text."""
+    yaml_text = yaml.safe_dump({"variant": "fcos", "version": version,
+                                "storage": {"files": [{"path": "/etc/x", "contents": {"inline": text}}]}})
+    got = to_ignition(load_document(yaml_text.encode(), "prop.bu"))
+    assert got.ignition is not None, got.diagnostics
+    resource = got.ignition["storage"]["files"][0]["contents"]
+    assert decoded(resource) == text
+    if version == "1.0.0":
+        assert "compression" not in resource  # spec 3.0.0 via fcos 1.0.0: Butane never compresses
