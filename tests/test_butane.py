@@ -302,3 +302,32 @@ def test_inline_text_survives_any_encoding_butane_picks(text: str, version: str)
     assert decoded(resource) == text
     if version == "1.0.0":
         assert "compression" not in resource  # spec 3.0.0 via fcos 1.0.0: Butane never compresses
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5000) | st.text(max_size=12)
+    | st.sampled_from(["/dev/sda", "/var/x", "swap", "xfs", "a.txt", "root", "x86_64", "s390x-eckd"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["path", "device", "format", "with_mount_unit", "inline", "local", "source", "mirror",
+                         "devices", "luks", "tpm2", "tang", "layout", "users", "name", "password_hash",
+                         "contents_local", "trees", "files", "filesystems", "cex", "enabled", "label",
+                         "size_mib", "start_mib", "number", "partitions", "disks", "luks", "clevis",
+                         "wipe_table", "mount_options", "units", "dropins", "contents", "mode", "labels",
+                         "ssh_authorized_keys_local", "should_exist", "discard", "threshold", "fips",
+                         "kernel_arguments", "kernel_type", "extensions", "options", "config", "merge"]),
+        inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=int(os.environ.get("BUTANE_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(body=st.dictionaries(st.sampled_from(["storage", "systemd", "passwd", "boot_device", "grub", "ignition",
+                                             "kernel_arguments", "metadata", "openshift"]), _values, max_size=4),
+       variant=st.sampled_from(sorted(VARIANTS)))
+def test_any_butane_document_gives_diagnostics_never_a_traceback(body: dict[str, Any], variant: Any) -> None:
+    from provision.importers.butane import to_spec
+
+    doc = load_document(
+        yaml.safe_dump({"variant": variant[0], "version": variant[1], **body}).encode(), "fuzz.bu")
+    imported = to_spec(doc)
+    assert imported.spec is not None or any(d.is_error for d in imported.diagnostics)

@@ -19,7 +19,7 @@ NO_PATH = "path is required if with_mount_unit is true and format is not swap"
 FORBIDDEN = "path must be under /etc or /var if with_mount_unit is true"
 
 
-def wanted(fs: dict[str, Any], at: ConfigPath, ctx: Context, fcos: int) -> bool:
+def wanted(fs: dict[str, Any], at: ConfigPath, ctx: Context, fcos: int, base: int) -> bool:
     """Whether this filesystem asks for a unit and says enough to write one (else an error is reported)."""
     flag = fs.get("with_mount_unit")
     if flag is not None and not isinstance(flag, bool):
@@ -31,7 +31,8 @@ def wanted(fs: dict[str, Any], at: ConfigPath, ctx: Context, fcos: int) -> bool:
     if not isinstance(fmt, str) or not fmt:
         ctx.bad(NO_FORMAT, (*at, "format") if "format" in fs else at)
         return False
-    if fmt != "swap" and (not isinstance(path, str) or not path):
+    # swap units came with base 4; before, every mount unit needs its mount point
+    if (fmt != "swap" or base < 4) and (not isinstance(path, str) or not path):
         ctx.bad(NO_PATH, (*at, "path") if "path" in fs else at)
         return False
     if fcos >= 6 and isinstance(path, str) and not _under_etc_or_var(path):

@@ -26,6 +26,10 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _is_set(value: object) -> bool:
     return value is not None and value != [] and value != {}
 
@@ -70,14 +74,14 @@ def _where(ctx: Context, path: ConfigPath) -> ConfigPath:
 def _mco_support(ign: dict[str, Any], ctx: Context) -> None:
     """What RHCOS and the machine-config-operator cannot take, in Butane's words."""
     storage = _dict(ign.get("storage"))
-    for i, fs in enumerate(storage.get("filesystems") or []):
+    for i, fs in enumerate(_list(storage.get("filesystems"))):
         fmt = _dict(fs).get("format")
         if fmt == "btrfs":
             ctx.bad("btrfs is not supported in this spec version", _where(ctx, ("storage", "filesystems", i, "format")))
         elif fmt == "none":
             ctx.bad('format "none" is not supported in this spec version',
                     _where(ctx, ("storage", "filesystems", i, "format")))
-    for i, file in enumerate(storage.get("files") or []):
+    for i, file in enumerate(_list(storage.get("files"))):
         source = _dict(_dict(file).get("contents")).get("source")
         if isinstance(source, str) and ":" in source and not source.lower().startswith("data:"):
             ctx.bad("file contents source must be data URL in this spec version",
@@ -86,7 +90,7 @@ def _mco_support(ign: dict[str, Any], ctx: Context) -> None:
         if isinstance(mode, int) and mode & ~0o777:
             ctx.bad("special mode bits are not supported in this spec version",
                     _where(ctx, ("storage", "files", i, "mode")))
-    for i, user in enumerate(_dict(ign.get("passwd")).get("users") or []):
+    for i, user in enumerate(_list(_dict(ign.get("passwd")).get("users"))):
         if _dict(user).get("name") != "core":
             ctx.bad('users other than "core" are not supported in this spec version',
                     _where(ctx, ("passwd", "users", i, "name")))
@@ -120,7 +124,9 @@ def apply(value: dict[str, Any], ign: dict[str, Any], ctx: Context, variant: Var
     _cex_needs_karg(value, args, ctx)
     if args:
         kargs = ign.setdefault("kernelArguments", {})
-        existing = kargs.setdefault("shouldExist", [])
+        existing = kargs.setdefault("shouldExist", []) if isinstance(kargs, dict) else None
+        if not isinstance(existing, list):
+            return  # a malformed kernel_arguments section; the schema reports it
         for i, arg in enumerate(args):
             if arg not in existing:
                 existing.append(arg)
@@ -135,7 +141,7 @@ def _cex_needs_karg(value: dict[str, Any], args: list[str], ctx: Context) -> Non
     cex = _dict(_dict(_dict(value.get("boot_device")).get("luks")).get("cex"))
     root_cex = cex.get("enabled") is True
     storage = _dict(value.get("storage"))
-    for volume in storage.get("luks") or []:
+    for volume in _list(storage.get("luks")):
         if isinstance(volume, dict) and volume.get("name") == "root":
             volume_cex = volume.get("cex")
             root_cex = root_cex or (isinstance(volume_cex, dict) and volume_cex.get("enabled") is True)
@@ -145,9 +151,12 @@ def _cex_needs_karg(value: dict[str, Any], args: list[str], ctx: Context) -> Non
 
 
 def _fips(ign: dict[str, Any], ctx: Context) -> None:
-    volumes = (ign.get("storage") or {}).get("luks") or []
-    for i, volume in enumerate(volumes):
+    for i, volume in enumerate(_list(_dict(ign.get("storage")).get("luks"))):
+        if not isinstance(volume, dict):
+            continue
         options = volume.setdefault("options", [])
+        if not isinstance(options, list):
+            continue  # the schema reports it
         if any(o in ("--cipher", "-c") or str(o).startswith("--cipher=") for o in options):
             continue
         options += list(_FIPS_CIPHER)

@@ -27,11 +27,13 @@ REUSE_BY_LABEL = ("partitions cannot be reused by label; number must be specifie
 def warn(ign: dict[str, Any], variant: Variant, ctx: Context, mirror_devices: list[str]) -> None:
     if variant.name not in ("fcos", "openshift"):
         return
-    disks = (ign.get("storage") or {}).get("disks") or []
-    for i, disk in enumerate(disks):
+    storage = ign.get("storage")
+    disks = storage.get("disks") if isinstance(storage, dict) else None
+    for i, disk in enumerate(disks if isinstance(disks, list) else []):
         if not isinstance(disk, dict):
             continue
-        partitions = [p for p in disk.get("partitions") or [] if isinstance(p, dict)]
+        listed = disk.get("partitions")
+        partitions = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else []
         for j, part in enumerate(partitions):
             def at(field: str, i: int = i, j: int = j) -> tuple[str | int, ...]:
                 return ctx.origins.source_path(("storage", "disks", i, "partitions", j, field)) or ()

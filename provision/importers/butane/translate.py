@@ -90,7 +90,7 @@ def _mount_units(storage: dict[str, Any], ctx: Context, variant: Variant) -> boo
     luks = luks if isinstance(luks, list) else []
     for i, fs in enumerate(filesystems if isinstance(filesystems, list) else []):
         at: ConfigPath = ("storage", "filesystems", i)
-        if isinstance(fs, dict) and mounts.wanted(fs, at, ctx, variant.fcos):
+        if isinstance(fs, dict) and mounts.wanted(fs, at, ctx, variant.fcos, variant.base):
             found.append((("systemd", "units"), mounts.mount_unit(fs, luks, variant.base),
                           (*at, "with_mount_unit")))
     return found
