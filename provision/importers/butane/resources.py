@@ -41,6 +41,8 @@ def resource(value: dict[str, Any], src: ConfigPath, ctx: Context, base: int, ca
     data = ctx.read_local(value[key], at) if key == "local" else _inline_bytes(value[key], at, ctx)
     if data is None:
         return out, {}
+    if src[:2] == ("ignition", "config"):
+        _check_embedded_config(data, at, ctx)
     compression = value.get("compression")
     allow_gzip = base >= 2 and can_compress and compression in (None, "")
     encoded = encode_resource(data, allow_gzip=allow_gzip)
@@ -48,6 +50,18 @@ def resource(value: dict[str, Any], src: ConfigPath, ctx: Context, base: int, ca
     if "compression" in encoded:
         out["compression"] = encoded["compression"]
     return out, {"source": at, "compression": at} if "compression" in encoded else {"source": at}
+
+
+def _check_embedded_config(data: bytes, at: ConfigPath, ctx: Context) -> None:
+    """A config merged or replacing this one, embedded here: checked now, as Butane checks it."""
+    from provision.config.pipeline import parse_config
+
+    parsed = parse_config(data, "embedded config")
+    for diag in parsed.diagnostics:
+        if diag.is_error:
+            where = f" (its line {diag.position.line}, column {diag.position.column})" if diag.position else ""
+            ctx.bad(f"the embedded config is invalid: {diag.message}{where}", at)
+            return
 
 
 def _inline_bytes(value: object, at: ConfigPath, ctx: Context) -> bytes | None:
