@@ -154,7 +154,7 @@ def spec_of(variant: str, version: str, tmp_path: Path) -> str | None:
 SPECS = {
     ("fcos", "1.0.0"): "3.0.0", ("fcos", "1.1.0"): "3.1.0", ("fcos", "1.2.0"): "3.2.0",
     ("fcos", "1.3.0"): "3.2.0", ("fcos", "1.4.0"): "3.3.0", ("fcos", "1.5.0"): "3.4.0",
-    ("fcos", "1.6.0"): "3.5.0", ("flatcar", "1.0.0"): "3.3.0", ("flatcar", "1.1.0"): "3.4.0",
+    ("fcos", "1.6.0"): "3.5.0", ("fcos", "1.7.0"): "3.6.0", ("flatcar", "1.0.0"): "3.3.0", ("flatcar", "1.1.0"): "3.4.0",
     ("r4e", "1.0.0"): "3.3.0", ("r4e", "1.1.0"): "3.4.0", ("fiot", "1.0.0"): "3.4.0",
     ("openshift", "4.8.0"): "3.2.0", ("openshift", "4.13.0"): "3.2.0", ("openshift", "4.14.0"): "3.4.0",
     ("openshift", "4.18.0"): "3.4.0", ("openshift", "4.19.0"): "3.5.0", ("openshift", "4.22.0"): "3.5.0",
@@ -291,7 +291,7 @@ def test_a_problem_in_the_generated_config_points_at_the_sugar(files_dir: Path,
 
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(st.characters(blacklist_categories=["Cs"]), max_size=400),
-       version=st.sampled_from(["1.0.0", "1.1.0", "1.4.0", "1.6.0"]))
+       version=st.sampled_from(["1.0.0", "1.1.0", "1.4.0", "1.6.0", "1.7.0"]))
 def test_inline_text_survives_any_encoding_butane_picks(text: str, version: str) -> None:
     """Whatever data: URL (percent, base64, gzip) a version chooses, the file holds exactly the text."""
     yaml_text = yaml.safe_dump({"variant": "fcos", "version": version,

@@ -34,6 +34,11 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _tangs(luks: dict[str, Any]) -> list[Any]:
+    tang = luks.get("tang")
+    return tang if isinstance(tang, list) else []
+
+
 def _keys_allowed(fcos: int) -> dict[str, tuple[str, ...]]:
     luks = ["tang", "threshold", "tpm2"]
     if fcos >= 5:
@@ -93,7 +98,17 @@ def _valid(device: dict[str, Any], layout: object, luks: dict[str, Any], devices
         ctx.bad("mirror devices must be a list of device paths", (*at, "mirror", "devices"))
         return False
     if devices and layout is None:
-        ctx.warn("boot_device.layout should be specified when boot_device.mirror is specified", (*at, "mirror"))
+        message = "boot_device.layout should be specified when boot_device.mirror is specified"
+        if fcos >= 7:  # an error from fcos 1.7
+            ctx.bad(message, (*at, "mirror"))
+            ok = False
+        else:
+            ctx.warn(message, (*at, "mirror"))
+    if fcos >= 7 and luks.get("device") and not (
+            any(isinstance(t, dict) and t for t in _tangs(luks)) or luks.get("tpm2") is True
+            or _dict(luks.get("cex")).get("enabled") is True):
+        ctx.bad("no method specified for luks", (*at, "luks"))
+        ok = False
     if len(devices) == 1:
         ctx.bad("mirroring requires at least two devices", (*at, "mirror", "devices"))
         ok = False

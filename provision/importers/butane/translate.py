@@ -73,7 +73,7 @@ def to_ignition(value: dict[str, Any], ctx: Context) -> tuple[dict[str, Any], Va
     if variant.base >= 2:
         rendered += _mount_units(storage, ctx, variant)
         if "trees" in storage:
-            trees.embed_trees(storage["trees"], ign, ctx)
+            trees.embed_trees(storage["trees"], ign, ctx, variant.base)
     _merge_under(rendered, ign, ctx)
     mirror = _dict(_dict(value.get("boot_device")).get("mirror")).get("devices")
     partitions.warn(ign, variant, ctx, mirror if isinstance(mirror, list) else [])

@@ -49,7 +49,56 @@ class _Nodes:
         return len(entries) - 1
 
 
-def embed_trees(trees: object, ign: dict[str, Any], ctx: Context) -> None:
+class _Options:
+    """How one tree's nodes are made: where, and (base 7, fcos 1.7) owners and modes."""
+
+    def __init__(self, dest: str, owner: dict[str, Any], file_mode: int | None, dir_mode: int | None) -> None:
+        self.dest = dest
+        self.owner = owner  # {"user": {...}, "group": {...}} as given
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+
+    @property
+    def wants_directories(self) -> bool:
+        return self.dir_mode is not None or bool(self.owner)
+
+
+def _tree_options(tree: dict[str, Any], at: ConfigPath, ctx: Context, base: int) -> _Options | None:
+    keys = ("local", "path", "user", "group", "file_mode", "dir_mode") if base >= 7 else ("local", "path")
+    ok = True
+    for key in tree:
+        if key not in keys:
+            ctx.bad(f"unknown key {key!r}", (*at, key), "known keys here: " + ", ".join(keys), at_key=True)
+            ok = False
+    if not tree.get("local"):
+        ctx.bad("local is required", at)
+        return None
+    dest = tree.get("path") or "/"
+    if not isinstance(dest, str):
+        ctx.bad("a tree's path must be a string", (*at, "path"))
+        return None
+    owner: dict[str, Any] = {}
+    for key in ("user", "group"):
+        value = tree.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not set(value) <= {"id", "name"}:
+            ctx.bad(f"{key} must be a mapping with id or name", (*at, key))
+            ok = False
+        elif value:
+            owner[key] = dict(value)
+    modes: list[int | None] = []
+    for key in ("file_mode", "dir_mode"):
+        value = tree.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            ctx.bad(f"{key} must be an integer mode", (*at, key))
+            ok = False
+            value = None
+        modes.append(value)
+    return _Options(dest, owner, modes[0], modes[1]) if ok else None
+
+
+def embed_trees(trees: object, ign: dict[str, Any], ctx: Context, base: int) -> None:
     """Add every tree's files and links to ``ign`` (recording their origin at the tree's entry)."""
     if trees is None:
         return
@@ -66,26 +115,23 @@ def embed_trees(trees: object, ign: dict[str, Any], ctx: Context) -> None:
         if not isinstance(tree, dict):
             ctx.bad("a tree is a mapping with local (and optionally path)", at)
             continue
-        for key in tree:
-            if key not in ("local", "path"):
-                ctx.bad(f"unknown key {key!r}", (*at, key), "known keys here: local, path", at_key=True)
-        if not tree.get("local"):
-            ctx.bad("local is required", at)
-            continue
-        dest = tree.get("path") or "/"
-        if not isinstance(dest, str):
-            ctx.bad("a tree's path must be a string", (*at, "path"))
+        options = _tree_options(tree, at, ctx, base)
+        if options is None:
             continue
         root = ctx.local_path(tree["local"], (*at, "local"), want_dir=True)
         if root is not None:
-            total = _embed(root, dest, at, nodes, ctx, total)
+            total = _embed(root, options, at, nodes, ctx, total)
 
 
-def _embed(root: Path, dest: str, at: ConfigPath, nodes: _Nodes, ctx: Context, total: int) -> int:
+def _embed(root: Path, options: _Options, at: ConfigPath, nodes: _Nodes, ctx: Context, total: int) -> int:
+    if options.wants_directories:  # fcos 1.7: the tree's own top directory is an entry too
+        _directory(options.dest, options, at, nodes, ctx)
     for entry, rel in _walk(root):
-        target = posixpath.join(dest, rel)
+        target = posixpath.join(options.dest, rel)
         info = entry.lstat()
         if stat.S_ISDIR(info.st_mode):
+            if options.wants_directories:
+                _directory(target, options, at, nodes, ctx)
             continue
         if stat.S_ISREG(info.st_mode):
             total += info.st_size
@@ -93,12 +139,20 @@ def _embed(root: Path, dest: str, at: ConfigPath, nodes: _Nodes, ctx: Context, t
                 ctx.bad(f"trees hold more than {MAX_LOCAL_BYTES // (1024 * 1024)} MiB", at,
                         "fetch large contents by URL instead of embedding them")
                 return total
-            _file(target, entry, info.st_mode, at, nodes, ctx)
+            _file(target, entry, info.st_mode, options, at, nodes, ctx)
         elif stat.S_ISLNK(info.st_mode):
-            _link(target, os.readlink(entry), at, nodes, ctx)
+            _link(target, os.readlink(entry), options, at, nodes, ctx)
         else:
             ctx.bad(FILE_TYPE, at, f"{rel!r} is a socket, FIFO or device node")
     return total
+
+
+def _directory(path: str, options: _Options, at: ConfigPath, nodes: _Nodes, ctx: Context) -> None:
+    if path in nodes.where:
+        ctx.bad(NODE_EXISTS, at, f"{path} is already in the config")
+        return
+    index = nodes.add("directories", {"path": path, **options.owner, "mode": 0o755 if options.dir_mode is None else options.dir_mode})
+    ctx.origins.record(("storage", "directories", index), at)
 
 
 def _existing(kind: str, path: str, nodes: _Nodes, at: ConfigPath, ctx: Context) -> int | None:
@@ -116,12 +170,13 @@ def _existing(kind: str, path: str, nodes: _Nodes, at: ConfigPath, ctx: Context)
     return index
 
 
-def _file(path: str, local: Path, mode: int, at: ConfigPath, nodes: _Nodes, ctx: Context) -> None:
+def _file(path: str, local: Path, mode: int, options: _Options, at: ConfigPath, nodes: _Nodes,
+          ctx: Context) -> None:
     index = _existing("files", path, nodes, at, ctx)
     if index is None:
         return
     if index < 0:
-        index = nodes.add("files", {"path": path})
+        index = nodes.add("files", {"path": path, **options.owner})
         ctx.origins.record(("storage", "files", index), at)
     entry = nodes.storage["files"][index]
     contents = entry.get("contents") if isinstance(entry.get("contents"), dict) else {}
@@ -130,16 +185,17 @@ def _file(path: str, local: Path, mode: int, at: ConfigPath, nodes: _Nodes, ctx:
     entry["contents"] = {**contents, **encoded}
     ctx.origins.record(("storage", "files", index, "contents"), at)
     if entry.get("mode") is None:
-        entry["mode"] = 0o755 if mode & 0o111 else 0o644
+        default = 0o755 if mode & 0o111 else 0o644
+        entry["mode"] = options.file_mode if options.file_mode is not None else default
         ctx.origins.record(("storage", "files", index, "mode"), at)
 
 
-def _link(path: str, target: str, at: ConfigPath, nodes: _Nodes, ctx: Context) -> None:
+def _link(path: str, target: str, options: _Options, at: ConfigPath, nodes: _Nodes, ctx: Context) -> None:
     index = _existing("links", path, nodes, at, ctx)
     if index is None:
         return
     if index < 0:
-        index = nodes.add("links", {"path": path})
+        index = nodes.add("links", {"path": path, **options.owner})
         ctx.origins.record(("storage", "links", index), at)
     nodes.storage["links"][index]["target"] = target
     ctx.origins.record(("storage", "links", index, "target"), at)

@@ -26,8 +26,10 @@ class Variant(NamedTuple):
     name: str
     version: str
     spec: str  # the Ignition spec version Butane produces
-    base: int  # Butane's base schema v0_<base>: 1 inline only; 2 local, trees, with_mount_unit; 5 *_local
-    fcos: int  # Fedora CoreOS additions: 0 none; 3 boot_device; 5 + luks.discard, grub; 6 + luks.device, cex
+    base: int  # Butane's base schema v0_<base>: 1 inline only; 2 local, trees, with_mount_unit; 5 *_local;
+    #            7 trees with user, group, file_mode, dir_mode
+    fcos: int  # Fedora CoreOS additions: 0 none; 3 boot_device; 5 + luks.discard, grub; 6 + luks.device, cex;
+    #            7 stricter boot_device checks
     filters: tuple[tuple[tuple[str, ...], str], ...] = ()  # Ignition field path -> why it is refused
     openshift: bool = False
 
@@ -82,6 +84,7 @@ VARIANTS: dict[tuple[str, str], Variant] = {
         Variant("fcos", "1.4.0", "3.3.0", 4, 3),
         Variant("fcos", "1.5.0", "3.4.0", 5, 5),
         Variant("fcos", "1.6.0", "3.5.0", 6, 6),
+        Variant("fcos", "1.7.0", "3.6.0", 7, 7),
         Variant("flatcar", "1.0.0", "3.3.0", 4, 0, _FLATCAR),
         Variant("flatcar", "1.1.0", "3.4.0", 5, 0, _FLATCAR),
         Variant("r4e", "1.0.0", "3.3.0", 4, 0, _EDGE),
