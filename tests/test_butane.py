@@ -84,6 +84,16 @@ def decoded(resource: dict[str, Any]) -> str:
     return data.decode()
 
 
+def _all_decoded(node: Any) -> list[str]:
+    """The decoded text of every data: URL resource anywhere in an Ignition config."""
+    if isinstance(node, dict):
+        here = [decoded(node)] if str(node.get("source", "")).startswith("data:") else []
+        return here + [t for v in node.values() for t in _all_decoded(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _all_decoded(v)]
+    return []
+
+
 def file_text(ign: dict[str, Any], path: str) -> str:
     entry = next(f for f in ign["storage"]["files"] if f["path"] == path)
     parts = [entry["contents"]] if "contents" in entry else []
@@ -99,6 +109,8 @@ def test_butane_case_gives_the_ignition_butane_gives(case: dict[str, Any], tmp_p
     contains(got.ignition, case["ignition"])
     for path, text in (case.get("contents") or {}).items():
         assert file_text(got.ignition, path) == text
+    for name in case.get("embedded", []):  # each of these local files reached a resource
+        assert case["files"][name] in _all_decoded(got.ignition), name
     for path in case.get("absent", []):
         node = got.ignition
         for part in path[:-1]:
