@@ -178,6 +178,13 @@ def test_each_version_produces_its_ignition_spec(variant: str, version: str, tmp
     assert spec_of(variant, version, tmp_path) == SPECS[(variant, version)]
 
 
+def test_the_format_marker_knows_every_variant() -> None:
+    from provision.config import kinds
+    from provision.importers.butane.variants import NAMES
+
+    assert kinds._BUTANE_VARIANTS == set(NAMES) == {name for name, _ in VARIANTS}
+
+
 def test_every_listed_variant_version_translates(tmp_path: Path) -> None:
     for variant, version in VARIANTS:
         assert spec_of(variant, version, tmp_path) == VARIANTS[(variant, version)].spec

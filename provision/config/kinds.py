@@ -25,8 +25,8 @@ IMPORTERS: dict[str, str] = {
 }
 
 
-# Butane's variants (provision.importers.butane.VARIANT_NAMES, repeated so
-# recognising a document imports nothing).
+# Butane's variants (provision.importers.butane.variants.NAMES, repeated so
+# recognising a document imports nothing; a test keeps the two equal).
 _BUTANE_VARIANTS = frozenset({"fcos", "flatcar", "openshift", "r4e", "fiot"})
 
 

@@ -28,8 +28,6 @@ from provision.config.kinds import Imported
 from provision.diagnostics import ConfigPath, Diagnostic, has_errors
 from provision.source.document import Document
 
-VARIANT_NAMES = ("fcos", "flatcar", "openshift", "r4e", "fiot")
-
 
 class Translation(NamedTuple):
     ignition: dict[str, Any] | None  # None after errors
