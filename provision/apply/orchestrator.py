@@ -36,6 +36,7 @@ from provision.apply.result import (
 )
 from provision.config.model import Config
 from provision.errors import ProvisionError, StageError
+from provision.instance.data import InstanceData
 from provision.stages import STAGE_MODULES, load_stage, stage_order
 from provision.stages.base import Plan, Stage, Target, releases
 from provision.stages.journal import config_digest
@@ -81,6 +82,9 @@ class ApplyRequest:
     # Stages a later process runs (the initramfs's later phases): their needs
     # are fetched and verified (not kept) before this run changes anything.
     verify_later: tuple[Stage, ...] = ()
+    # What the platform said about this instance (provision.instance), for the
+    # stages that act on it (default user's keys, hostname, growing the root).
+    instance: InstanceData | None = None
 
     @property
     def record_root(self) -> Path:
@@ -121,7 +125,7 @@ def apply_config(
     ends, failed or not, before the final record is written. Raises
     StageError after recording when a stage fails.
     """
-    target = Target(request.root)
+    target = Target(request.root, request.instance)
     with TargetTree(request.record_root) as tree:
         previous = read_result(tree)
     names = [s.name for s in stages]
@@ -185,7 +189,7 @@ def _run_stages(
     staged: Staging,
 ) -> None:
     """Run the stages; a failure is recorded in ``record`` and ``outcome.error``."""
-    target = Target(request.root)
+    target = Target(request.root, request.instance)
     for index, stage in enumerate(stages):
         result = record.outcome(stage.name)
         if same and not request.force and result.status in DONE:
@@ -230,7 +234,7 @@ def _prefetch(
     partitions and files as they were.
     """
     config = request.config
-    target = Target(request.root)
+    target = Target(request.root, request.instance)
     work = [s for s in pending if not s.is_empty(config)]
     later = [s for s in request.verify_later if not s.is_empty(config)]
     if not work:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provision.boot.instance import keep_instance_data, read_kept_instance
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
 from provision.errors import ConfigError, FetchError, ProvisionError
@@ -112,8 +113,9 @@ def _record_source(ctx: BootContext, platform: str, source: str) -> None:
     ctx.rundir.write_json(ctx.rundir.fetched, {"platform": platform, "source": source})
 
 
-def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
-    """Parse, resolve references (may fetch) and cache the final config."""
+def _finish_fetch(ctx: BootContext, data: bytes, source: str, *, offline: bool) -> None:
+    """Parse, resolve references (may fetch) and cache the final config; keep the
+    instance's metadata next to it."""
     from provision.fetch.cache import write_config_cache
     from provision.fetch.configrefs import resolve_references
     from provision.platforms.base import default_client
@@ -121,6 +123,8 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     parsed = _parse(data, source)
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
+    platform = str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
+    keep_instance_data(ctx.settings, ctx.rundir, platform, offline=offline, report=ctx.report)
     write_config_cache(resolved.spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
@@ -156,7 +160,7 @@ def fetch_offline(ctx: BootContext) -> None:
         ctx.rundir.write_private(ctx.rundir.neednet, note.encode() + b"\n")
         ctx.report(f"the network is needed: {note}")
         return
-    _finish_fetch(ctx, data, source)
+    _finish_fetch(ctx, data, source, offline=True)
 
 
 def fetch(ctx: BootContext) -> None:
@@ -185,7 +189,7 @@ def fetch(ctx: BootContext) -> None:
             data, source = _empty_config(), f"{outcome.platform} (no config)"
         else:
             data, source = outcome.data, outcome.source
-    _finish_fetch(ctx, data, source)
+    _finish_fetch(ctx, data, source, offline=False)
 
 
 def _cached_config(ctx: BootContext) -> tuple[Config, str]:
@@ -209,6 +213,7 @@ def _apply(ctx: BootContext, phase: str, root: Path) -> None:
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
+    instance = read_kept_instance(ctx.rundir)
     # What later phases will write is fetched and verified now as well (not
     # kept: the root is not mounted yet), so a bad URL stops the boot before
     # this phase changes a disk.
@@ -217,6 +222,7 @@ def _apply(ctx: BootContext, phase: str, root: Path) -> None:
         config=config, config_sha256=digest, root=root,
         platform=str(platform) if platform else None,
         verify_later=tuple(load_stages([n for p in later for n in stages_in_phase(p)])),
+        instance=instance, instance_id=instance.instance_id if instance else None,
     )
     outcome = apply_config(request, load_stages(stages_in_phase(phase)), report=ctx.report)
     if outcome.already_done:

@@ -19,6 +19,8 @@ and ``user_data`` optional):
 ``retry_statuses``     statuses retried with backoff besides 5xx
 ``privileged_source_port``  the service only answers source ports below 1024
 ``detect``             DMI rules, see provision.platforms.detect
+``metadata``           the instance's attributes (id, hostname, region, zone, IPs,
+                       SSH keys, report URLs): see provision.instance.section
 """
 
 from __future__ import annotations
@@ -63,12 +65,13 @@ class CloudEntry:
     retry_statuses: frozenset[int] = frozenset()
     privileged_source_port: bool = False
     detect: tuple[Mapping[str, str], ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 _KNOWN_KEYS = {
     "name", "title", "base_urls", "user_data", "headers", "response_headers", "token",
     "refresh_statuses", "encoding", "encoding_path", "no_data_statuses", "retry_statuses",
-    "privileged_source_port", "detect",
+    "privileged_source_port", "detect", "metadata",
 }
 
 
@@ -99,6 +102,7 @@ def parse_entry(raw: Mapping[str, Any]) -> CloudEntry:
         retry_statuses=frozenset(raw.get("retry_statuses", ())),
         privileged_source_port=bool(raw.get("privileged_source_port", False)),
         detect=tuple(raw.get("detect", ())),
+        metadata=dict(raw.get("metadata", {})),
     )
 
 

@@ -25,6 +25,7 @@ STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("disks", "provision.stages.disks"),
     ("mount", "provision.stages.mount"),
     ("users", "provision.stages.users"),
+    ("instance", "provision.stages.instance"),
     ("files", "provision.stages.files"),
     ("units", "provision.stages.units"),
     ("containers", "provision.stages.containers"),

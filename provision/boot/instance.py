@@ -1,0 +1,53 @@
+"""The instance's metadata around the fetch: collected with the user data, kept for later.
+
+Once the config is final, the fetch phase (offline or online) asks the
+platform about the instance (:mod:`provision.instance.collect`), keeps the
+answer in the run directory (``instance.json``) for the stages, and writes
+``/run/metadata/provision`` for the booted system. Kept apart from
+:mod:`provision.boot.phases` so the phases stay a list of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from provision.boot.rundir import RunDir
+from provision.platforms.settings import Settings
+
+if TYPE_CHECKING:
+    from provision.instance.data import InstanceData
+
+log = logging.getLogger(__name__)
+
+
+def keep_instance_data(settings: Settings, rundir: RunDir, platform: str, *, offline: bool,
+                       report: Callable[[str], None]) -> None:
+    from provision.instance.attributes import write_attributes
+    from provision.instance.collect import collect_instance
+    from provision.platforms.base import Context
+
+    ctx = Context(settings=settings, offline=offline)
+    try:
+        instance = collect_instance(ctx, platform)
+    finally:
+        if ctx._client is not None:
+            ctx._client.close()
+    if instance is None:
+        log.info("platform %s: no instance metadata read", platform)
+        return
+    rundir.write_private(rundir.instance, json.dumps(instance.to_json(), indent=2).encode() + b"\n")
+    path = write_attributes(settings.run_dir, instance)
+    known = [name for name, value in (("id", instance.instance_id), ("hostname", instance.local_hostname),
+                                      ("region", instance.region), ("zone", instance.zone))
+             if value]
+    report(f"instance metadata from {platform}: {', '.join(known) or 'nothing'}, "
+           f"{len(instance.public_keys)} SSH keys; attributes in {path}")
+
+
+def read_kept_instance(rundir: RunDir) -> InstanceData | None:
+    from provision.instance.data import read_instance
+
+    return read_instance(rundir.instance)
