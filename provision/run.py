@@ -29,6 +29,7 @@ TOOLS: dict[str, str] = {
     "btrfs": "btrfs",
     "chpasswd": "chpasswd",
     "cryptsetup": "cryptsetup",
+    "e2fsck": "e2fsck",
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
@@ -42,6 +43,8 @@ TOOLS: dict[str, str] = {
     "modprobe": "modprobe",
     "mount": "mount",
     "partx": "partx",
+    "pvresize": "pvresize",
+    "resize2fs": "resize2fs",
     "sfdisk": "sfdisk",
     "umount": "umount",
     "useradd": "useradd",
@@ -50,6 +53,7 @@ TOOLS: dict[str, str] = {
     "vmtoolsd": "vmtoolsd",
     "vmware-rpctool": "vmware-rpctool",
     "wipefs": "wipefs",
+    "xfs_growfs": "xfs_growfs",
     "xorriso": "xorriso",
 }
 
