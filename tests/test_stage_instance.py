@@ -163,3 +163,24 @@ def test_metadata_hostname_that_is_no_host_name_is_ignored(tmp_path: Path) -> No
     root = image(tmp_path / "root", {})
     run(root, EMPTY_CONFIG, InstanceData(platform="x", local_hostname="bad_name;rm -rf /"))
     assert (root / "etc/hostname").read_text() == "localhost\n"
+
+
+def test_cloud_config_users_without_default_means_no_default_user(tmp_path: Path) -> None:
+    root = image(tmp_path / "root", {"default_user": DEBIAN_USER})
+    run(root, "#cloud-config\nusers: [{name: bob}]\n", AWS)
+    assert passwd_entry(root, "bob") is not None and passwd_entry(root, "debian") is None
+
+
+def test_cloud_config_default_entry_and_top_level_keys(tmp_path: Path) -> None:
+    root = image(tmp_path / "root", {"default_user": DEBIAN_USER})
+    run(root, f"#cloud-config\nusers: [default, {{name: bob}}]\nssh_authorized_keys: ['{KEY_C}']\n", AWS)
+    assert passwd_entry(root, "bob") is not None
+    assert keys_of(root, "debian") == [KEY_C, KEY_A]
+
+
+def test_keys_for_a_default_user_the_image_lacks_are_an_error(tmp_path: Path) -> None:
+    root = image(tmp_path / "root", {})
+    before = (root / "etc/passwd").read_text()
+    with pytest.raises(ProvisionError, match="the image names none"):
+        run(root, f"#cloud-config\nssh_authorized_keys: ['{KEY_C}']\n", AWS)
+    assert (root / "etc/passwd").read_text() == before

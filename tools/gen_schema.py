@@ -1,4 +1,8 @@
-"""Write schemas/provision-1.0.0.json.
+"""Write schemas/provision-<version>.json, one file per spec version.
+
+1.1.0 is 1.0.0 plus ``storage.grow`` and ``passwd.defaultUser``; older
+versions stay as they were released (configs written for them keep
+validating against them).
 
 The schema is data; this script is only the convenient way to write it with
 shared definitions and descriptions. Run it after editing; a test checks the
@@ -7,6 +11,7 @@ committed JSON equals its output.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -471,12 +476,53 @@ SCHEMA: J = {
 }
 
 
-def render() -> str:
-    return json.dumps(SCHEMA, indent=2, sort_keys=False) + "\n"
+GROW = obj(
+    {
+        "devices": arr(
+            s("A mount point in the target (/, /var) or a device path (/dev/vdb1, /dev/disk/by-label/data)."),
+            "What to grow: each partition is extended over the free space after it, then what it holds "
+            "(ext2/3/4, XFS, btrfs, an LVM physical volume). Omitted: the image decides (the root when "
+            "its settings say grow_root); empty: nothing is grown.",
+        ),
+        "resizeFilesystems": b("Grow what each partition holds as well; default true."),
+    },
+    desc="Growing partitions and filesystems to fill their disks (cloud-init's growpart and resize_rootfs; spec 1.1.0).",
+)
+DEFAULT_USER = obj(
+    {
+        "create": b("Create the image's default user (named in its settings); default true."),
+        "sshAuthorizedKeys": arr(s("An SSH public key line."), "Keys for the default user, besides the platform's."),
+    },
+    desc="The image's default user (cloud-init's default_user; spec 1.1.0).",
+)
+
+
+def schema_for(version: str) -> J:
+    """The schema of one spec version."""
+    schema = copy.deepcopy(SCHEMA)
+    if version == "1.0.0":
+        return schema
+    schema["$id"] = f"https://provision.invalid/schemas/provision-{version}.json"
+    schema["title"] = f"provision config spec {version}"
+    schema["properties"]["provision"]["properties"]["version"]["const"] = version
+    schema["properties"]["storage"]["properties"]["grow"] = GROW
+    schema["properties"]["passwd"]["properties"]["defaultUser"] = DEFAULT_USER
+    return schema
+
+
+VERSIONS = ("1.0.0", "1.1.0")
+
+
+def render(version: str = VERSIONS[-1]) -> str:
+    return json.dumps(schema_for(version), indent=2, sort_keys=False) + "\n"
+
+
+def output(version: str) -> Path:
+    return Path(__file__).resolve().parent.parent / "schemas" / f"provision-{version}.json"
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent.parent / "schemas" / "provision-1.0.0.json"
     if sys.argv[1:] == ["--check"]:
-        raise SystemExit(0 if out.read_text() == render() else 1)
-    out.write_text(render())
+        raise SystemExit(0 if all(output(v).read_text() == render(v) for v in VERSIONS) else 1)
+    for v in VERSIONS:
+        output(v).write_text(render(v))

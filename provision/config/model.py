@@ -257,6 +257,14 @@ class Filesystem(_Model):
 
 
 @dataclass
+class Grow(_Model):
+    """Partitions (and what they hold) grown to fill their disks (spec 1.1.0)."""
+
+    devices: tuple[str, ...] | None = None  # None: the image decides
+    resize_filesystems: bool | None = None
+
+
+@dataclass
 class Storage(_Model):
     disks: tuple[Disk, ...] = ()
     raid: tuple[Raid, ...] = ()
@@ -265,6 +273,7 @@ class Storage(_Model):
     files: tuple[File, ...] = ()
     directories: tuple[Directory, ...] = ()
     links: tuple[Link, ...] = ()
+    grow: Grow | None = None
 
 
 @dataclass
@@ -315,9 +324,18 @@ class Group(_Model):
 
 
 @dataclass
+class DefaultUser(_Model):
+    """The image's default user, as the config wants it (spec 1.1.0)."""
+
+    create: bool | None = None
+    ssh_authorized_keys: tuple[str, ...] = ()
+
+
+@dataclass
 class Passwd(_Model):
     users: tuple[User, ...] = ()
     groups: tuple[Group, ...] = ()
+    default_user: DefaultUser | None = None
 
 
 @dataclass

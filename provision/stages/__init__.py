@@ -24,6 +24,7 @@ STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("kargs", "provision.stages.kargs"),
     ("disks", "provision.stages.disks"),
     ("mount", "provision.stages.mount"),
+    ("grow", "provision.stages.grow"),
     ("users", "provision.stages.users"),
     ("instance", "provision.stages.instance"),
     ("files", "provision.stages.files"),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.config.model import Config
+from provision.errors import ProvisionError
 from provision.instance.data import InstanceData
 from provision.instance.image import DefaultUser, ImageSettings, read_image_settings
 from provision.stages.base import Action, Plan, StageBase, Step, Target
@@ -60,9 +61,14 @@ def short_hostname(name: str | None) -> str | None:
 
 def wants_default_user(config: Config) -> bool:
     """Whether the config wants the image's default user (absent: yes, as cloud-init)."""
-    choice = getattr(config.passwd, "default_user", None)
-    create = getattr(choice, "create", None)
-    return create is not False
+    choice = config.passwd.default_user
+    return choice is None or choice.create is not False
+
+
+def asks_for_default_user(config: Config) -> bool:
+    """The config itself names the default user (create: true, or keys for it)."""
+    choice = config.passwd.default_user
+    return choice is not None and (choice.create is True or bool(choice.ssh_authorized_keys))
 
 
 def _config_keys(config: Config, name: str) -> list[str]:
@@ -70,8 +76,8 @@ def _config_keys(config: Config, name: str) -> list[str]:
     for user in config.passwd.users:
         if user.name == name:
             keys += user.ssh_authorized_keys
-    extra = getattr(getattr(config.passwd, "default_user", None), "ssh_authorized_keys", None)
-    return keys + list(extra or ())
+    choice = config.passwd.default_user
+    return keys + list(choice.ssh_authorized_keys if choice else ())
 
 
 def _user_spec(user: DefaultUser, keys: list[str], existing_groups: set[str]) -> dict[str, Any]:
@@ -147,6 +153,12 @@ class InstanceStage(StageBase):
         from provision.stages.users import STAGE as USERS
 
         image = read_image_settings(target.root)
+        if image.default_user is None and asks_for_default_user(config):
+            # Never silently drop what the config asked for (keys that would log in).
+            raise ProvisionError(
+                "the config asks for the image's default user (passwd.defaultUser; cloud-config "
+                "'default' or top-level ssh_authorized_keys), but the image names none: set "
+                "default_user in /etc/provision/image.json, or name the user in the config")
         spec = generated_spec(config, image, target.instance, _existing_groups(target))
         if set(spec) == {"provision"}:
             return Plan(NAME, [], InstancePlan(None, []))

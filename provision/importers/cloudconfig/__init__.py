@@ -13,7 +13,7 @@ from typing import Any
 from provision.config import versions
 from provision.config.kinds import Imported
 from provision.diagnostics import error
-from provision.importers.cloudconfig import commands, files, storage, system, users
+from provision.importers.cloudconfig import commands, files, growth, storage, system, users
 from provision.importers.cloudconfig.context import Context
 from provision.source.document import Document
 
@@ -32,8 +32,6 @@ UNSUPPORTED: dict[str, str] = {
     "power_state": "provision never reboots or powers off the machine",
     "phone_home": "no equivalent",
     "final_message": "no equivalent",
-    "growpart": "grow partitions with storage.disks[].partitions[].resize",
-    "resize_rootfs": "no equivalent",
     "ntp": "write the NTP client's configuration with write_files",
     "locale": "write /etc/default/locale with write_files",
     "keyboard": "write the keyboard configuration with write_files",
@@ -64,6 +62,8 @@ HANDLED = {
     "mount_default_fields": storage.note_mount_defaults,
     "disk_setup": storage.translate_disk_setup,
     "fs_setup": storage.translate_fs_setup,
+    "growpart": growth.translate_growpart,
+    "resize_rootfs": growth.translate_resize_rootfs,
 }
 
 
