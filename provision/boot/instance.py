@@ -51,3 +51,17 @@ def read_kept_instance(rundir: RunDir) -> InstanceData | None:
     from provision.instance.data import read_instance
 
     return read_instance(rundir.instance)
+
+
+def report_boot_outcome(settings: Settings, rundir: RunDir, ok: bool, description: str,
+                        report: Callable[[str], None]) -> None:
+    """Tell the platform (Azure, Equinix Metal) that provisioning succeeded or failed."""
+    platform = str(rundir.read_json(rundir.fetched).get("platform") or "")
+    if platform not in ("azure", "packet"):
+        return
+    from provision.fetch.http import HttpClient
+    from provision.instance.report import REPORT_DEADLINE, report_outcome
+
+    report_outcome(platform, read_kept_instance(rundir), ok, description,
+                   lambda: HttpClient(user_agent=settings.user_agent, deadline=REPORT_DEADLINE),
+                   report)
