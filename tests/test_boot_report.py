@@ -125,3 +125,40 @@ def test_packet_report_without_urls_is_said_not_raised() -> None:
     report_outcome("packet", InstanceData(platform="packet"), True, "ok",
                    no_client, lines.append)  # type: ignore[arg-type]
     assert lines and "could not report" in lines[0]
+
+
+class PhoneHomeReceiver(MetadataStandIn):
+    """cloud-init's phone_home receiver: a form-encoded POST; 503 for the first ``fail`` tries."""
+
+    def __init__(self, fail: int = 0) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def answer(self, request: Request) -> Answer:
+        if request.method != "POST":
+            return Answer(405)
+        if request.headers.get("Content-Type") != "application/x-www-form-urlencoded":
+            return Answer(415)
+        if self.fail:
+            self.fail -= 1
+            return Answer(503)
+        return Answer(200, b"ok")
+
+
+def test_cloud_config_phone_home_posts_the_host_keys_and_instance_id(tmp_path: Path) -> None:
+    from urllib.parse import parse_qs
+
+    root = tmp_path / "root"
+    (root / "etc/ssh").mkdir(parents=True)
+    (root / "etc/ssh/ssh_host_ed25519_key.pub").write_text("ssh-ed25519 AAAAhostkey root@image\n")
+    with PhoneHomeReceiver() as receiver, SimpleCloud("/openstack/latest/user_data", None) as nova:
+        nova.user_data = (f"#cloud-config\nhostname: web-1\nphone_home:\n  url: {receiver.base_url}/$INSTANCE_ID/\n"
+                          "  post: [pub_key_ed25519, pub_key_rsa, instance_id, hostname]\n").encode()
+        nova.files["/openstack/latest/meta_data.json"] = b'{"uuid": "83679162-aa", "hostname": "vm1"}'
+        done = boot(tmp_path, "openstack", nova.base_url)
+        assert done.returncode == 0, done.stderr
+        [post] = [r for r in receiver.requests if r.method == "POST"]
+    assert post.path == "/83679162-aa/"
+    form = {k: v[0] for k, v in parse_qs(post.body.decode()).items()}
+    assert form == {"pub_key_ed25519": "ssh-ed25519 AAAAhostkey root@image", "pub_key_rsa": "N/A",
+                    "instance_id": "83679162-aa", "hostname": "web-1"}

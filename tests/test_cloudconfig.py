@@ -292,3 +292,12 @@ def test_every_unsupported_key_is_reported_with_its_line() -> None:
 
 def test_empty_cloud_config_is_valid() -> None:
     assert translate("").ok
+
+
+def test_phone_home_becomes_provision_phone_home() -> None:
+    spec = spec_of("phone_home:\n  url: http://example.com/$INSTANCE_ID/\n  post: [pub_key_rsa, instance_id]\n  tries: 5\n")
+    assert spec["provision"] == {"version": "1.1.0", "phoneHome": {
+        "url": "http://example.com/$INSTANCE_ID/", "post": ["pub_key_rsa", "instance_id"], "tries": 5}}
+    assert spec_of("phone_home: {url: 'http://x/', post: all}\n")["provision"]["phoneHome"] == {"url": "http://x/"}
+    parsed = translate("phone_home: {url: 'http://x/', post: [password]}\n")
+    assert not parsed.ok

@@ -1,6 +1,7 @@
 """Write schemas/provision-<version>.json, one file per spec version.
 
-1.1.0 is 1.0.0 plus ``storage.grow`` and ``passwd.defaultUser``; older
+1.1.0 is 1.0.0 plus ``storage.grow``, ``passwd.defaultUser`` and
+``provision.phoneHome``; older
 versions stay as they were released (configs written for them keep
 validating against them).
 
@@ -497,6 +498,21 @@ DEFAULT_USER = obj(
 )
 
 
+PHONE_HOME_FIELDS = ["pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "pub_key_dsa",
+                     "instance_id", "hostname", "fqdn"]
+PHONE_HOME = obj(
+    {
+        "url": s("Where to POST (form-encoded) once the machine is provisioned; $INSTANCE_ID is replaced "
+                 "by the instance's id.", minLength=1),
+        "post": arr({"enum": PHONE_HOME_FIELDS, "description": "A field to send."},
+                    "Fields to send; default all of them."),
+        "tries": i("Attempts before giving up; default 10.", minimum=1, maximum=100),
+    },
+    ["url"],
+    "Tell a URL the machine is provisioned, as cloud-init's phone_home module (spec 1.1.0).",
+)
+
+
 def schema_for(version: str) -> J:
     """The schema of one spec version."""
     schema = copy.deepcopy(SCHEMA)
@@ -507,6 +523,7 @@ def schema_for(version: str) -> J:
     schema["properties"]["provision"]["properties"]["version"]["const"] = version
     schema["properties"]["storage"]["properties"]["grow"] = GROW
     schema["properties"]["passwd"]["properties"]["defaultUser"] = DEFAULT_USER
+    schema["properties"]["provision"]["properties"]["phoneHome"] = PHONE_HOME
     return schema
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provision.boot.rundir import RunDir
 from provision.platforms.settings import Settings
 
 if TYPE_CHECKING:
+    from provision.config.model import Config
     from provision.instance.data import InstanceData
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,32 @@ def read_kept_instance(rundir: RunDir) -> InstanceData | None:
     from provision.instance.data import read_instance
 
     return read_instance(rundir.instance)
+
+
+def phone_home_if_asked(settings: Settings, rundir: RunDir, config: Config, root: Path,
+                       report: Callable[[str], None]) -> None:
+    """cloud-init's phone_home (provision.phoneHome), once the target is provisioned."""
+    asked = config.provision.phone_home
+    if asked is None:
+        return
+    from provision.errors import ProvisionError
+    from provision.fetch.http import HttpClient
+    from provision.instance.report import (
+        PHONE_HOME_TRIES,
+        REPORT_DEADLINE,
+        phone_home,
+        phone_home_form,
+    )
+
+    instance = read_kept_instance(rundir)
+    instance_id = instance.instance_id if instance else None
+    form = phone_home_form(root, instance_id, asked.post)
+    try:
+        with HttpClient(user_agent=settings.user_agent, deadline=REPORT_DEADLINE) as client:
+            report(phone_home(client, asked.url, form, instance_id, asked.tries or PHONE_HOME_TRIES))
+    except (ProvisionError, OSError) as exc:
+        log.warning("phone_home failed: %s", exc)
+        report(f"phone_home failed: {exc}")
 
 
 def report_boot_outcome(settings: Settings, rundir: RunDir, ok: bool, description: str,

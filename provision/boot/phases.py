@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provision.boot.instance import keep_instance_data, read_kept_instance, report_boot_outcome
+from provision.boot.instance import (
+    keep_instance_data,
+    phone_home_if_asked,
+    read_kept_instance,
+    report_boot_outcome,
+)
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
 from provision.errors import ConfigError, FetchError, ProvisionError
@@ -285,6 +290,7 @@ def files(ctx: BootContext) -> None:
     _apply(ctx, "files", ctx.root)
     ctx.report(f"provisioned {ctx.root}")
     report_boot_outcome(ctx.settings, ctx.rundir, True, "provisioned", ctx.report)
+    phone_home_if_asked(ctx.settings, ctx.rundir, _cached_config(ctx)[0], ctx.root, ctx.report)
 
 
 def umount(ctx: BootContext) -> None:

@@ -464,12 +464,22 @@ class Proxy(_Model):
 
 
 @dataclass
+class PhoneHome(_Model):
+    """cloud-init's phone_home: POST to a URL once provisioned (spec 1.1.0)."""
+
+    url: str
+    post: tuple[str, ...] | None = None  # None: every field
+    tries: int | None = None
+
+
+@dataclass
 class Meta(_Model):
     version: str
     config: ConfigReferences = field(default_factory=ConfigReferences)
     timeouts: Timeouts = field(default_factory=Timeouts)
     security: Security = field(default_factory=Security)
     proxy: Proxy = field(default_factory=Proxy)
+    phone_home: PhoneHome | None = None
 
 
 @dataclass

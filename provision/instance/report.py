@@ -12,6 +12,11 @@ shows in the cloud's console instead of as a machine that never answers.
   ``{"state": "succeeded"|"failed", "message": ...}`` POST to its
   ``user_state_url``.
 
+- cloud-init's ``phone_home`` (the config's ``provision.phoneHome``): on
+  success, a form-encoded POST of the chosen fields (the target's SSH host
+  public keys, the instance id, the host name) to the URL, ``$INSTANCE_ID``
+  replaced; ``N/A`` for what is not known, as cloud-init sends.
+
 A report that cannot be delivered is logged and shown on the console but
 does not change the outcome. Descriptions are the one-line failure summary,
 which never holds the config or its secrets. ``PROVISION_WIRESERVER_URL``
@@ -23,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
@@ -109,6 +116,46 @@ def report_packet(client: HttpClient, instance: InstanceData | None, ok: bool, d
                     data=json.dumps(state).encode(), not_found_ok=False)
         done.append(f"user state {state['state']}")
     return f"packet: {', '.join(done) or 'nothing to report'}"
+
+
+PHONE_HOME_FIELDS = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "pub_key_dsa",
+                     "instance_id", "hostname", "fqdn")
+PHONE_HOME_TRIES = 10
+PHONE_HOME_PAUSE = 3.0
+
+
+def phone_home_form(root: Path, instance_id: str | None, fields: tuple[str, ...] | None) -> dict[str, str]:
+    """The values cloud-init's phone_home sends, read from the provisioned target."""
+    def read(path: str) -> str | None:
+        try:
+            return (root / path).read_text(encoding="utf-8", errors="replace").strip() or None
+        except OSError:
+            return None
+
+    hostname = read("etc/hostname")
+    values = {f"pub_key_{kind}": read(f"etc/ssh/ssh_host_{kind}_key.pub")
+              for kind in ("rsa", "ecdsa", "ed25519", "dsa")}
+    values.update(instance_id=instance_id, hostname=hostname.split(".")[0] if hostname else None,
+                  fqdn=hostname)
+    return {name: values.get(name) or "N/A" for name in (fields or PHONE_HOME_FIELDS)}
+
+
+def phone_home(client: HttpClient, url: str, form: dict[str, str], instance_id: str | None,
+               tries: int, sleep: Callable[[float], None] = time.sleep) -> str:
+    from urllib.parse import urlencode
+
+    target = url.replace("$INSTANCE_ID", instance_id or "N/A").replace("${INSTANCE_ID}", instance_id or "N/A")
+    data = urlencode(form).encode()
+    for attempt in range(1, tries + 1):
+        try:
+            client.post(target, {"Content-Type": "application/x-www-form-urlencoded"}, data=data,
+                        not_found_ok=False)
+            break
+        except ProvisionError:
+            if attempt == tries:
+                raise
+            sleep(PHONE_HOME_PAUSE)
+    return f"phone_home: posted {len(form)} fields"
 
 
 def report_outcome(platform: str, instance: InstanceData | None, ok: bool, description: str,

@@ -55,3 +55,35 @@ def translate_resize_rootfs(ctx: Context, value: Any, where: ConfigPath) -> None
         return
     if value is False:
         _grow_section(ctx, where)["resizeFilesystems"] = False
+
+
+_PHONE_HOME_FIELDS = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "pub_key_dsa",
+                      "instance_id", "hostname", "fqdn")
+
+
+def translate_phone_home(ctx: Context, value: Any, where: ConfigPath) -> None:
+    """phone_home: {url, post: all | [fields], tries} -> provision.phoneHome."""
+    if not isinstance(value, dict) or not isinstance(value.get("url"), str) or not value["url"]:
+        ctx.bad("phone_home needs a url", where)
+        return
+    for key in value:
+        if key not in ("url", "post", "tries"):
+            ctx.unsupported(f"phone_home key {key!r}", (*where, key))
+    entry: dict[str, Any] = {"url": value["url"]}
+    post = value.get("post", "all")
+    if post != "all":
+        if not isinstance(post, list) or not all(p in _PHONE_HOME_FIELDS for p in post):
+            ctx.bad(f"phone_home post must be 'all' or a list of {', '.join(_PHONE_HOME_FIELDS)}",
+                    (*where, "post"))
+            return
+        entry["post"] = list(post)
+    if "tries" in value:
+        tries = value["tries"]
+        if isinstance(tries, str) and tries.isdigit():
+            tries = int(tries)
+        if not isinstance(tries, int) or isinstance(tries, bool) or not 1 <= tries <= 100:
+            ctx.bad("phone_home tries must be a number from 1 to 100", (*where, "tries"))
+            return
+        entry["tries"] = tries
+    ctx.spec.setdefault("provision", {})["phoneHome"] = entry
+    ctx.origins.record(("provision", "phoneHome"), where)
