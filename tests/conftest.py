@@ -14,6 +14,22 @@ from typing import Any
 
 import pytest
 
+# --- Hypothesis: deterministic unless asked otherwise ------------------------
+# A fresh clone (and CI) must pass every time, so examples are derived from
+# each test's name (derandomize) and no example database carries failures from
+# one run to the next. PROVISION_HYPOTHESIS_EXPLORE=1 explores at random
+# locally, with the database, to look for new counterexamples.
+import os  # noqa: E402
+
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(
+    "explore" if os.environ.get("PROVISION_HYPOTHESIS_EXPLORE") else "deterministic"
+)
+# --- end Hypothesis -----------------------------------------------------------
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_sendto = socket.socket.sendto

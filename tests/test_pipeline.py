@@ -86,3 +86,26 @@ def test_unrecognised_document() -> None:
     parsed = _parse('{"hello": "world"}')
     assert not parsed.ok
     assert parsed.diagnostics[0].message == "not a recognised config"
+
+
+def test_a_missing_semantic_check_module_fails_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A broken installation must not pass every config: the validate command fails."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.json"
+    # Invalid only semantically (two files at one path): schema-valid.
+    config.write_text(json.dumps({"provision": {"version": "1.0.0"}, "storage": {"files": [
+        {"path": "/etc/a"}, {"path": "/etc/a"}]}}))
+    hide_checks = (
+        "import sys; sys.modules['provision.config.checks.passwd'] = None; "
+        "from provision.cli import main; sys.exit(main(['validate', sys.argv[1]]))"
+    )
+    run = subprocess.run([sys.executable, "-c", hide_checks, str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "internal error" in run.stderr and "ModuleNotFoundError" in run.stderr
+    # The same config with the checks present is refused for what is wrong with it.
+    ok = subprocess.run([sys.executable, "-m", "provision", "validate", str(config)],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 1 and "internal error" not in ok.stderr

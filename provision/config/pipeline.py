@@ -99,10 +99,10 @@ def _check_newest(spec: dict[str, Any]) -> tuple[list[tuple[Diagnostic, bool]], 
 
 
 def _semantic(config: Config) -> list[Diagnostic]:
-    try:
-        from provision.config.checks import run_checks
-    except ModuleNotFoundError:  # pragma: no cover - only while the checks are being built
-        return []
+    # Imported here for start-up time, never guarded: a missing check module
+    # is a broken installation and must fail loudly, not pass every config.
+    from provision.config.checks import run_checks
+
     found: list[Diagnostic] = run_checks(config)
     return found
 
