@@ -392,3 +392,52 @@ def test_malformed_urls_fail_at_once(url: str, message: str, fake: FakeTime) -> 
     with pytest.raises(FetchError, match=message):
         client(fake).get(url)
     assert fake.sleeps == []
+
+
+# -- redirects: the caller's headers stay with their origin ---------------------------
+
+_SECRET_HEADERS = {
+    "Authorization": "Bearer b34r3r",
+    "X-aws-ec2-metadata-token": "1mdsv2-t0k3n",  # AWS IMDSv2
+    "X-Custom-Token": "c0nf1g-h34d3r",  # a config's httpHeaders
+    "Cookie": "session=c00k13",
+}
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_headers_are_not_forwarded_to_another_origin(status: int) -> None:
+    """Redirects to another host (127.0.0.2) or another port drop every header the caller gave."""
+    with LoopbackHTTPServer() as origin, LoopbackHTTPServer(host="127.0.0.2") as other_host, \
+            LoopbackHTTPServer() as other_port:
+        for server in (origin, other_host, other_port):
+            server.route("/final", Reply(body=b"ok"))
+        origin.route("/same", Reply(status, headers={"Location": origin.url("/final")}))
+        origin.route("/host", Reply(status, headers={"Location": other_host.url("/final")}))
+        origin.route("/port", Reply(status, headers={"Location": other_port.url("/final")}))
+        http = HttpClient(deadline=5)
+        for path in ("/same", "/host", "/port"):
+            assert http.get(origin.url(path), _SECRET_HEADERS).body == b"ok"
+    [kept] = origin.requests_for("/final")
+    for name, value in _SECRET_HEADERS.items():
+        if name != "Cookie":  # requests re-sends only its cookie jar's cookies, whatever the origin
+            assert kept.headers.get(name) == value  # same origin: kept
+    for server in (other_host, other_port):
+        [moved] = server.requests_for("/final")
+        assert moved.headers.get("User-Agent", "").startswith("provision/")
+        sent = " ".join(f"{k}: {v}" for k, v in moved.headers.items())
+        for name, value in _SECRET_HEADERS.items():
+            assert value not in sent, f"{name} was forwarded to {server.base_url}"
+
+
+def test_a_configs_http_headers_stay_with_their_origin() -> None:
+    from provision.config.model import HTTPHeader, Resource
+    from provision.fetch.resource import fetch_bytes
+
+    with LoopbackHTTPServer() as origin, LoopbackHTTPServer(host="127.0.0.2") as elsewhere:
+        elsewhere.route("/f", Reply(body=b"contents"))
+        origin.route("/f", Reply(302, headers={"Location": elsewhere.url("/f")}))
+        resource = Resource(source=origin.url("/f"),
+                            http_headers=(HTTPHeader(name="X-Api-Key", value="k3y-for-0r1g1n"),))
+        assert fetch_bytes(resource, HttpClient(deadline=5)) == b"contents"
+    assert origin.requests_for("/f")[0].headers.get("X-Api-Key") == "k3y-for-0r1g1n"
+    assert "X-Api-Key" not in elsewhere.requests_for("/f")[0].headers

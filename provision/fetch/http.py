@@ -500,9 +500,7 @@ class HttpClient:
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
-            import requests
-
-            session = requests.Session()
+            session = _new_session()
             session.trust_env = False  # proxies come from the config only, never the environment
             # urllib3 logs request lines with their query strings (secrets); keep it quiet.
             logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -523,7 +521,7 @@ class HttpClient:
                 pool_kwargs["source_address"] = ("", port)
                 super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
-        session = requests.Session()
+        session = _new_session()
         session.trust_env = False
         session.mount("http://", BoundAdapter())
         session.mount("https://", BoundAdapter())
@@ -537,6 +535,47 @@ class HttpClient:
         if self._ca_file is None:
             self._ca_file = _combined_ca_bundle(s.ca_bundle_paths, s.ca_certificates)
         return self._ca_file
+
+
+# Headers the client itself sets or that describe the body: harmless anywhere.
+# Every other header (a config's httpHeaders, a metadata service's token) is
+# meant for the origin it was given for, and is dropped when a redirect leaves
+# that origin (another scheme, host or port).
+_HEADERS_FOR_ANY_ORIGIN = frozenset({
+    "user-agent", "accept-encoding", "accept", "content-length", "content-type", "transfer-encoding",
+})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _new_session() -> requests.Session:
+    """A session that forwards the caller's headers on a redirect only to the same origin.
+
+    requests drops only Authorization (and keeps it on an http->https upgrade);
+    a token in any other header would reach whatever host a redirect names.
+    """
+    import requests
+
+    class SameOriginHeadersSession(requests.Session):
+        def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+            if _origin(prepared_request.url) != _origin(response.request.url):
+                for name in list(prepared_request.headers):
+                    if name.lower() not in _HEADERS_FOR_ANY_ORIGIN:
+                        del prepared_request.headers[name]
+            super().rebuild_auth(prepared_request, response)
+
+    return SameOriginHeadersSession()
 
 
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:

@@ -59,10 +59,11 @@ class Request:
 class LoopbackHTTPServer:
     """A threaded HTTP/1.1 server bound to 127.0.0.1 on a free port. Unknown paths answer 404.
 
-    ``tls=(certfile, keyfile)`` serves HTTPS instead.
+    ``tls=(certfile, keyfile)`` serves HTTPS instead; ``host`` is another
+    loopback address (127.0.0.2) for a second origin.
     """
 
-    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, list[Reply]] = {}
         self._served: dict[str, int] = {}
         self.requests: list[Request] = []
@@ -72,7 +73,8 @@ class LoopbackHTTPServer:
         class Handler(_Handler):
             server_state = outer
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.host = host
+        self._httpd = _QuietServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self.scheme = "http"
         if tls is not None:
@@ -103,7 +105,7 @@ class LoopbackHTTPServer:
     # -- scripting
     @property
     def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
