@@ -509,7 +509,6 @@ class HttpClient:
 
     def _bound_session(self) -> requests.Session:
         """A session whose connections come from a free source port below 1024."""
-        import requests
         from requests.adapters import HTTPAdapter
 
         port = _free_privileged_port()
@@ -568,12 +567,12 @@ def _new_session() -> requests.Session:
     import requests
 
     class SameOriginHeadersSession(requests.Session):
-        def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
-            if _origin(prepared_request.url) != _origin(response.request.url):
+        def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+            if _origin(prepared_request.url or "") != _origin(response.request.url or ""):
                 for name in list(prepared_request.headers):
                     if name.lower() not in _HEADERS_FOR_ANY_ORIGIN:
                         del prepared_request.headers[name]
-            super().rebuild_auth(prepared_request, response)
+            super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
 
     return SameOriginHeadersSession()
 
