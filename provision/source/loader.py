@@ -16,9 +16,12 @@ timestamps kept as strings, one document).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
+import stat
 import sys
 from typing import Any
 
@@ -55,24 +58,57 @@ _START = Position(1, 1)
 
 
 def read_config_file(path: str) -> bytes:
-    """The bytes of a config file; ``-`` reads stdin. Reads at most one byte past the limit."""
+    """The bytes of a config file; ``-`` reads stdin. Reads at most one byte past the limit.
+
+    Every command that reads a config (validate, plan, apply, transpile,
+    fetch --config) reads it here, so one size cap holds for all of them.
+    """
     try:
         if path == "-":
             if sys.stdin is None:
                 raise UsageError("-: standard input is closed")
             return sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
-        with open(path, "rb") as stream:
-            return stream.read(MAX_CONFIG_BYTES + 1)
+        return read_regular_file(path, MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, not a config file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
+    except NotRegularFileError as exc:
+        raise UsageError(f"{path}: {exc}; give a config file, or pipe it to '-'") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except ValueError:  # a NUL in the path
         raise UsageError(f"{path!r}: not a valid file name") from None
+
+
+class NotRegularFileError(OSError):
+    """A FIFO, socket or device where a file was expected (reading it could hang or never end)."""
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_regular_file(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``.
+
+    Opened non-blocking so a FIFO with no writer cannot hang the open, then
+    refused unless it is a regular file: /dev/zero would never end and a
+    FIFO could stall for ever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as stream:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise NotRegularFileError(errno.EINVAL, f"is {kind}, not a regular file")
+        return stream.read(limit)
 
 
 def load_document(data: bytes, name: str) -> Document:
