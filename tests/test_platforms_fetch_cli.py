@@ -249,3 +249,25 @@ def test_fetch_output_file_in_an_unwritable_place_is_one_line(tmp_path: Path) ->
                        root=make_sys_root(tmp_path / "root"))
     assert result.returncode == 1
     assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_provision_fetch_timeout_bounds_a_trickling_config_server(tmp_path: Path) -> None:
+    """provision.fetch.timeout= on the kernel command line holds against a slow-loris server."""
+    import time
+
+    from tests.standins.http_server import LoopbackHTTPServer, Reply
+
+    body = json.dumps(CONFIG).encode()
+    with LoopbackHTTPServer() as server:
+        server.route("/config.json", Reply(body=body, trickle=0.05))  # ~30 s to send
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "provision", "fetch", "--sys-root", str(make_sys_root(tmp_path / "root")),
+             "--cmdline", f"provision.fetch.timeout=1 provision.config.url={server.url('/config.json')}"],
+            capture_output=True, text=True, timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "1 s time limit (provision.fetch.timeout)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 8  # the interpreter's start-up plus the 1 s limit, on a loaded machine

@@ -45,6 +45,8 @@ class Reply:
     ranges: bool = False          # honour "Range: bytes=N-" (206), advertise Accept-Ranges
     etag: str | None = None
     check: Callable[[dict[str, str]], int | None] | None = None  # headers -> status override
+    trickle: float = 0.0          # seconds between single body bytes (a slow-loris server)
+    header_trickle: float = 0.0   # seconds between single bytes of the status line and headers
 
 
 @dataclass
@@ -197,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_reply(self, reply: Reply, request_headers: dict[str, str]) -> None:
+        if reply.header_trickle:
+            self._send_trickled_headers(reply)
+            return
         total = _reply_length(reply)
         start = _range_start(reply, request_headers, total)
         status = 206 if start is not None else reply.status
@@ -232,6 +237,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _send_trickled_headers(self, reply: Reply) -> None:
+        """Status line and headers a byte at a time, then the body at once."""
+        body = b"".join(_chunks(reply))
+        head = f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        self.close_connection = True
+        try:
+            for byte in head:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(reply.header_trickle)
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def _write_body(self, reply: Reply, offset: int, chunked: bool, budget: int | None) -> None:
         if reply.file is not None:
             count = os.path.getsize(reply.file) - offset
@@ -250,7 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
             if budget is not None:
                 chunk = chunk[:budget]
                 budget -= len(chunk)
-            if chunked:
+            if reply.trickle:
+                for byte in chunk:
+                    self.wfile.write(b"%x\r\n%c\r\n" % (1, byte) if chunked else bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(reply.trickle)
+            elif chunked:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             else:
                 self.wfile.write(chunk)
