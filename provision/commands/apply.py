@@ -54,7 +54,7 @@ def read_config(path: str) -> tuple[Config, str]:
     parsed = parse_config(data, path)
     errors = [d for d in parsed.diagnostics if d.is_error]
     if parsed.config is None or has_errors(parsed.diagnostics):
-        sources = {path: parsed.document.lines} if parsed.document else None
+        sources = {path: parsed.document.quotable_lines()} if parsed.document else None
         print_diagnostics(errors or parsed.diagnostics, "text", sources, stream=sys.stderr)
         raise ConfigError(errors or parsed.diagnostics)
     return parsed.config, hashlib.sha256(data).hexdigest()
