@@ -74,7 +74,9 @@ def lexical_spans(line: str, *, unknown_structure: bool = False) -> list[Span]:
         start = match.end()
         if not is_secret_key(match.group(1)) or start >= len(line) or line[start] in "{[":
             continue
-        spans.append((start, value_end(line, start)))
+        # In text that did not parse, where a value ends is unknown (the error
+        # may be a missing quote): mask to the end of the line.
+        spans.append((start, None if unknown_structure else value_end(line, start)))
     for pattern in (_URL_PASSWORD, _URL_QUERY):
         spans += [(m.start(1), m.end(1)) for m in re.finditer(pattern, line) if m.group(1)]
     spans += [(m.start(), m.end()) for m in re.finditer(_CRYPT_HASH, line)]

@@ -61,6 +61,9 @@ passwd:
                         '{"provision": {"version": "1.0.0"}, "passwd": {"users": '
                         '[{"name": "a", "passwordHash": "$6$salt$p4rs3h4sh" "x"}]}}',
                         ["p4rs3h4sh"]),
+    "unparsable json, stray token": ("stray.json",
+                                     '{"passwd": {"users": [{"name": "a", "passwordHash": "ok" str4yt0k3n}]}}',
+                                     ["str4yt0k3n"]),
     "unparsable yaml": ("broken.yaml", """\
 provision: {version: 1.0.0}
 passwd:
