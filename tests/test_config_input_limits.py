@@ -25,6 +25,8 @@ def _commands(tmp_path: Path, config: str) -> dict[str, list[str]]:
         "apply": ["apply", "--root", str(root), config],
         "transpile": ["transpile", config],
         "fetch": ["fetch", "--sys-root", str(sys_root), "--config", config],
+        "run": ["run", "--root", str(root), "--run-dir", str(tmp_path / "run"), "--sys-root", str(sys_root),
+                "--config", config],
     }
 
 
@@ -34,7 +36,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30, env=env)
 
 
-@pytest.mark.parametrize("command", ["validate", "plan", "apply", "transpile", "fetch"])
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "transpile", "fetch", "run"])
 def test_dev_zero_and_a_fifo_are_refused_without_reading(tmp_path: Path, command: str) -> None:
     fifo = tmp_path / "config.fifo"
     os.mkfifo(fifo)
@@ -45,7 +47,7 @@ def test_dev_zero_and_a_fifo_are_refused_without_reading(tmp_path: Path, command
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr
 
 
-@pytest.mark.parametrize("command", ["validate", "plan", "apply", "transpile", "fetch"])
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "transpile", "fetch", "run"])
 def test_an_oversized_config_is_refused_at_the_same_cap(tmp_path: Path, command: str) -> None:
     big = tmp_path / "big.json"
     with big.open("wb") as f:  # sparse: 16 MiB + 1 of NULs costs no disk

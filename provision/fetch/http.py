@@ -576,7 +576,8 @@ class HttpClient:
             asked = f"; the server asked to retry after {retry_after:g} s" if retry_after is not None else ""
             raise FetchError(
                 f"{method} {redact_url(url)}: {what} after {attempt} attempt{'s' if attempt > 1 else ''} "
-                f"in {limit.elapsed():.1f} s (time limit {limit.seconds:g} s){asked}; last error: {problem}"
+                f"in {limit.elapsed():.1f} s (time limit {limit.seconds:g} s{', ' + limit.name if limit.name else ''})"
+                f"{asked}; last error: {problem}"
             )
         log.info("%s %s: %s; retrying in %.1f s", method, redact_url(url), problem, delay)
         s.sleep(delay)
