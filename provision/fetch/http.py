@@ -257,21 +257,13 @@ def _arm_for_headers(watchdog: Watchdog, header_timeout: float, deadline: _Budge
 
 def _arm_for_body(watchdog: Watchdog, total: _Budget, deadline: _Budget | None = None) -> None:
     """While the body flows: the total limit, and the deadline for a body read whole."""
-    limits = _final_limits(total, deadline)
+    limits = [(left, budget.exceeded()) for budget in (total, deadline)
+              if budget is not None and (left := budget.remaining()) is not None]
     if limits:
-        seconds, reason, _final = min(limits, key=lambda limit: limit[0])
+        seconds, reason = min(limits)
         watchdog.arm(seconds, reason)
     else:
         watchdog.arm(None, "")
-
-
-def _final_limits(total: _Budget, deadline: _Budget | None) -> list[tuple[float, str, bool]]:
-    limits = []
-    for budget in (total, deadline):
-        left = None if budget is None else budget.remaining()
-        if budget is not None and left is not None:
-            limits.append((left, budget.exceeded(), True))
-    return limits
 
 
 def _raise_if_out_of_time(watchdog: Watchdog, method: str, url: str) -> None:
