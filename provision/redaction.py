@@ -42,7 +42,16 @@ _SECRET_SUBTREES = frozenset({"chpasswd", "password", "keyfile"})
 
 
 def is_secret_subtree(key: str) -> bool:
-    return key.lower() in _SECRET_SUBTREES
+    return _normal(key) in _SECRET_SUBTREES
+
+
+def is_header_list(key: str) -> bool:
+    """``httpHeaders`` (provision, Ignition) or ``http_headers`` (Butane, human YAML)."""
+    return _normal(key) == "httpheaders"
+
+
+def _normal(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
 
 
 _CRYPT_HASH = r"\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5)\$[./A-Za-z0-9$=,+-]*"

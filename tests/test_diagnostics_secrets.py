@@ -1,5 +1,6 @@
 """Diagnostics never quote a secret: password hashes, plain passwords, registry
-passwords, tokens, URL credentials, private keys — in every input format and every
+passwords, tokens, URL credentials, private keys — in every input format (provision
+JSON/YAML, Ignition, human YAML, Butane, #cloud-config, text that does not parse) and every
 output format, from the schema, the semantic checks, the importers and the parsers.
 The quoted line keeps its position, its key name and a caret on the right token."""
 
@@ -57,6 +58,18 @@ passwd:
     - name: alice
       password: {plain: hum4npl41n, bogus: 1}
 """, ["hum4npl41n"]),
+    "butane": ("butane.yaml", """\
+variant: fcos
+version: 1.5.0
+passwd:
+  users:
+    - name: core
+      password_hash: n0th4sh-butan3s3cr3t
+storage:
+  files:
+    - path: /etc/x
+      contents: {source: "https://example.com/x", http_headers: [{name: "Bad Name", value: "Bearer butan3t0k3n"}]}
+""", ["butan3s3cr3t", "butan3t0k3n"]),
     "unparsable json": ("broken.json",
                         '{"provision": {"version": "1.0.0"}, "passwd": {"users": '
                         '[{"name": "a", "passwordHash": "$6$salt$p4rs3h4sh" "x"}]}}',

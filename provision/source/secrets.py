@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from provision.diagnostics import ConfigPath, SourceLines
-from provision.redaction import Span, is_secret_key, is_secret_subtree, is_secret_value, value_end
+from provision.redaction import (
+    Span,
+    is_header_list,
+    is_secret_key,
+    is_secret_subtree,
+    is_secret_value,
+    value_end,
+)
 from provision.source.document import Document
 
 
@@ -35,7 +42,7 @@ def _secret_paths(value: Any, path: ConfigPath, secret: bool = False) -> Iterato
     if isinstance(value, dict):
         for key, child in value.items():
             name = str(key)
-            header_value = name == "value" and len(path) >= 2 and path[-2] == "httpHeaders"
+            header_value = name == "value" and len(path) >= 2 and is_header_list(str(path[-2]))
             # A secret key's scalar (or list of scalars) is secret; a mapping
             # under it (provision's "passwd" section) only if the key says the
             # whole subtree is (chpasswd, a keyFile resource).
