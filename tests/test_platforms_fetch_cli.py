@@ -271,3 +271,28 @@ def test_provision_fetch_timeout_bounds_a_trickling_config_server(tmp_path: Path
     assert "1 s time limit (provision.fetch.timeout)" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert elapsed < 8  # the interpreter's start-up plus the 1 s limit, on a loaded machine
+
+
+def test_the_imdsv2_token_does_not_follow_a_redirect_to_another_host(tmp_path: Path) -> None:
+    """User data redirected to another host: the config arrives, the session token does not."""
+    from tests.standins.aws_imds import TOKEN_HEADER
+    from tests.standins.http_server import LoopbackHTTPServer, Reply
+    from tests.standins.metadata import Answer, Request
+
+    with LoopbackHTTPServer(host="127.0.0.2") as elsewhere:
+        elsewhere.route("/user-data", Reply(body=json.dumps(CONFIG).encode()))
+
+        class RedirectingImds(AwsImds):
+            def answer(self, request: Request) -> Answer:
+                if request.path == "/latest/user-data" and not self._check_token(request):
+                    return Answer(302, b"", {"Location": elsewhere.url("/user-data")})
+                return super().answer(request)
+
+        with RedirectingImds() as imds:
+            result = fetch_cli("--platform", "aws", "--metadata-url", imds.base_url,
+                               root=make_sys_root(tmp_path / "root"))
+        [request] = elsewhere.requests_for("/user-data")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["passwd"]["users"][0]["name"] == "core"
+    assert imds.issued == 1
+    assert TOKEN_HEADER not in request.headers and TOKEN_HEADER.lower() not in request.headers
