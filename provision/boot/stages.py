@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
@@ -123,9 +123,27 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     parsed = _parse(data, source)
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
-    write_config_cache(resolved.spec, ctx.rundir.config_cache)
+    # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
+    spec = _with_base_configs(ctx, resolved.spec)
+    write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
+
+
+def _platform_name(ctx: BootContext) -> str:
+    return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
+
+
+def _with_base_configs(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
+    from provision.platforms.system import base_config, under_base
+
+    base, files = base_config(ctx.settings, _platform_name(ctx))
+    if base is None:
+        return spec
+    merged = _parse(json.dumps(under_base(spec, base)).encode(), "config merged over base configs")
+    ctx.report(f"merged over {len(files)} base configs from the image")
+    assert merged.spec is not None
+    return merged.spec
 
 
 def fetch_offline(ctx: BootContext) -> None:
@@ -150,7 +168,10 @@ def fetch_offline(ctx: BootContext) -> None:
     else:
         data, source = outcome.data, outcome.source
     parsed = _parse(data, source)
-    remote = remote_sources(parsed.spec or {})
+    from provision.platforms.system import base_config
+
+    remote = remote_sources(parsed.spec or {}) + remote_sources(
+        base_config(ctx.settings, outcome.platform)[0] or {})
     if remote:
         ctx.rundir.write_private(ctx.rundir.offline_config, data)
         kinds = sorted({scheme(s) for s in remote})

@@ -28,6 +28,8 @@ LABEL = 50
 HYPERVISOR_DMI = 10  # a plain QEMU/KVM VM says little about where the config is
 
 FW_CFG_NAME = "opt/org.provision/config"
+IGNITION_FW_CFG_NAME = "opt/com.coreos/config"  # Ignition's key: existing VM definitions work
+FW_CFG_NAMES = (FW_CFG_NAME, IGNITION_FW_CFG_NAME)  # ours first
 FW_CFG_ROOT = "/sys/firmware/qemu_fw_cfg"
 
 CONFIG_DRIVE_LABELS = ("config-2", "CONFIG-2")
@@ -125,11 +127,11 @@ def _cmdline_evidence(settings: Settings) -> list[Evidence]:
         found.append(Evidence(settings.platform, where, f"platform {settings.platform!r}",
                               EXPLICIT))
     if kernel.config_url:
-        found.append(Evidence("metal", "kernel command line", "provision.config.url=...",
+        found.append(Evidence("metal", "kernel command line", "config URL (*.config.url=...)",
                               CMDLINE_SOURCE))
     if kernel.config_device:
         found.append(Evidence("metal", "kernel command line",
-                              f"provision.config.device={kernel.config_device}", CMDLINE_SOURCE))
+                              f"config device {kernel.config_device}", CMDLINE_SOURCE))
     if kernel.nocloud_seed:
         found.append(Evidence("nocloud", "kernel command line", "ds=nocloud;s=...",
                               CMDLINE_SOURCE))
@@ -138,9 +140,10 @@ def _cmdline_evidence(settings: Settings) -> list[Evidence]:
 
 def _local_evidence(settings: Settings) -> list[Evidence]:
     found = []
-    fw_cfg_entry = settings.host_path(f"{FW_CFG_ROOT}/by_name/{FW_CFG_NAME}")
-    if fw_cfg_entry.is_dir():
-        found.append(Evidence("qemu", f"{FW_CFG_ROOT}/by_name/{FW_CFG_NAME}", "present", FW_CFG))
+    for name in FW_CFG_NAMES:
+        if settings.host_path(f"{FW_CFG_ROOT}/by_name/{name}").is_dir():
+            found.append(Evidence("qemu", f"{FW_CFG_ROOT}/by_name/{name}", "present", FW_CFG))
+            break
     for platform, labels in (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS)):
         hit = find_labelled_device(settings, labels)
         if hit:
