@@ -37,7 +37,7 @@ def test_fetch_wait_in_settings(tmp_path: Path) -> None:
     assert settings(tmp_path, "").fetch_timeout == DEFAULT_FETCH_TIMEOUT == 120
     assert settings(tmp_path, "provision.fetch.wait=infinity").fetch_timeout is None
     for bad in ("soon", "-1", "0", "nan"):
-        with pytest.raises(UsageError, match="provision.fetch.wait"):
+        with pytest.raises(UsageError, match=r"provision\.fetch\.wait"):
             settings(tmp_path, f"provision.fetch.wait={bad}")
 
 

@@ -121,6 +121,7 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     from provision.platforms.base import default_client
 
     parsed = _parse(data, source)
+    _use_platform_credentials(ctx)
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
     # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
@@ -132,6 +133,13 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
 
 def _platform_name(ctx: BootContext) -> str:
     return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
+
+
+def _use_platform_credentials(ctx: BootContext) -> None:
+    """s3/gs/Azure blob sources in this process use the instance's credentials, if any."""
+    from provision.fetch import cloudauth
+
+    cloudauth.activate(_platform_name(ctx), ctx.settings.metadata_url)
 
 
 def _with_base_configs(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +238,7 @@ def _apply(ctx: BootContext, boot_stage: str, root: Path) -> None:
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
+    _use_platform_credentials(ctx)
     request = ApplyRequest(
         config=config, config_sha256=digest, root=root,
         platform=str(platform) if platform else None,

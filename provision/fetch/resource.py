@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from provision.config.model import Resource
 from provision.errors import FetchError
+from provision.fetch import cloudauth
 from provision.fetch.http import CHUNK_SIZE, HttpClient, HttpStatusError
 from provision.fetch.urls import redact_url
 
@@ -170,6 +171,10 @@ def _open_source(
         return (data[i:i + chunk_size] for i in range(0, len(data), chunk_size)), _nothing
     if scheme in ("http", "https"):
         headers = {h.name: h.value for h in resource.http_headers}
+        credentials = cloudauth.active()
+        if credentials is not None and credentials.is_azure_blob(source):
+            signed = credentials.for_azure_blob(source, client)
+            headers = {**headers, **(signed.headers if signed else {})}
         response = client.get(source, headers, stream=True, not_found_ok=False)
         return response.iter_chunks(chunk_size), response.close
     if scheme == "tftp":
@@ -179,14 +184,30 @@ def _open_source(
         return tftp_chunks(source, deadline=s.deadline, clock=s.clock), _nothing
     if scheme in ("s3", "gs", "arn"):
         url = object_store_url(source, endpoints)
+        store = "gs" if scheme == "gs" else "s3"
+        credentials = cloudauth.active()
+        signed = credentials.for_object(store, url, client) if credentials else None
         try:
-            response = client.get(url, stream=True, not_found_ok=False)
+            try:
+                response = client.get(url, signed.headers if signed else None, stream=True,
+                                      not_found_ok=False)
+            except HttpStatusError as exc:
+                # Signed for the wrong region: S3 names the bucket's own; sign again, once.
+                region = exc.headers.get("x-amz-bucket-region")
+                if not (signed and credentials and store == "s3" and region
+                        and exc.status in (301, 400)):
+                    raise
+                signed = credentials.resign_s3(url, client, region)
+                response = client.get(url, signed.headers if signed else None, stream=True,
+                                      not_found_ok=False)
         except HttpStatusError as exc:
             if exc.status in (401, 403):
+                how = ("with this instance's credentials" if signed else
+                       "anonymously (this platform offers no instance credentials for it)")
                 raise FetchError(
-                    f"{describe_source(source)}: access denied (HTTP {exc.status}); provision reads "
-                    f"{scheme}:// objects anonymously and cannot use cloud credentials: make the object "
-                    "public, or serve it over https (e.g. a signed URL)"
+                    f"{describe_source(source)}: access denied (HTTP {exc.status}) reading it "
+                    f"{how}: grant the instance access, make the object public, or serve it over "
+                    "https (e.g. a signed URL)"
                 ) from None
             raise FetchError(f"{describe_source(source)}: {exc}") from None
         return response.iter_chunks(chunk_size), response.close
@@ -201,7 +222,7 @@ def object_store_url(source: str, endpoints: ObjectStoreEndpoints = DEFAULT_ENDP
         if len(fields) != 6 or fields[2] != "s3" or fields[3] or fields[4] or "/" not in fields[5]:
             raise FetchError(
                 f"{describe_source(source)}: only S3 object ARNs (arn:aws:s3:::bucket/key) are supported; "
-                "access points need AWS credentials, which provision does not use"
+                "access points need AWS credentials and a regional access-point endpoint, not supported yet"
             )
         bucket, _, key = fields[5].partition("/")
         scheme, query = "s3", ""

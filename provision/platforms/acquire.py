@@ -116,6 +116,10 @@ def acquire_config(
     """
     name, detection = choose_platform(settings)
     fetch = get_platform(name)
+    from provision.fetch import cloudauth
+
+    # s3:// and gs:// config URLs (and what they reference) use the instance's credentials.
+    cloudauth.activate(name, settings.metadata_url)
     ctx = context or Context(settings=settings)
     ctx.offline, ctx.scrub = offline, scrub
     log.info("platform %s (%s pass)", name, "offline" if offline else "online")
