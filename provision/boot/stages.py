@@ -166,6 +166,7 @@ def fetch_offline(ctx: BootContext) -> None:
         return
     outcome = acquire_config(ctx.settings, offline=True, scrub=True)
     _record_source(ctx, outcome.platform, outcome.source)
+    ctx.rundir.keep_platform_data(outcome.extras)
     if outcome.status == "need-network":
         ctx.report(f"platform {outcome.platform}: the network is needed ({outcome.source})")
         return
@@ -208,6 +209,7 @@ def fetch(ctx: BootContext) -> None:
     else:
         outcome = acquire_config(ctx.settings, offline=False, scrub=True)
         _record_source(ctx, outcome.platform, outcome.source)
+        ctx.rundir.keep_platform_data(outcome.extras)
         if outcome.status == "need-network":  # the platform said so again: a bug there
             raise FetchError(f"platform {outcome.platform} still needs the network: {outcome.source}")
         if outcome.status == "none" or outcome.data is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from provision.errors import FetchError, ProvisionError
@@ -46,6 +46,8 @@ class FetchOutcome:
     data: bytes | None  # the config bytes when status == "config"
     source: str  # where they came from, or why there are none
     evidence: tuple[Evidence, ...] = ()
+    # The platform's meta-data, vendor-data, network-config (raw), when it has them.
+    extras: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def has_config(self) -> bool:
@@ -132,7 +134,8 @@ def acquire_config(
                          "raise it with provision.fetch.wait=SECONDS or =infinity]") from None
     if isinstance(result, Found):
         log.info("config from %s (%d bytes)", result.source, len(result.data))
-        return FetchOutcome(name, "config", result.data, result.source, detection.evidence)
+        return FetchOutcome(name, "config", result.data, result.source, detection.evidence,
+                            result.extras)
     if isinstance(result, NeedNetwork):
         write_neednet_flag(settings, result.reason)
         return FetchOutcome(name, "need-network", None, result.reason, detection.evidence)
