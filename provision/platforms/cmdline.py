@@ -39,8 +39,7 @@ from dataclasses import dataclass
 DEFAULT_DEVICE_PATH = "/provision/config"
 
 # Ignition's platform ids whose provision name differs; the rest are the same.
-IGNITION_PLATFORM_NAMES = {"gcp": "gce", "oraclecloud": "oracle", "aliyun": "alibaba",
-                           "equinixmetal": "packet"}
+IGNITION_PLATFORM_NAMES = {"gcp": "gce", "oraclecloud": "oracle", "aliyun": "alibaba"}
 # provision.fetch.wait= values meaning "keep trying until the config arrives".
 UNLIMITED = ("infinity", "inf", "none")
 
@@ -57,6 +56,7 @@ class KernelArgs:
     nocloud_seed: str | None = None
     nocloud: tuple[tuple[str, str], ...] = ()  # every ds=nocloud;k=v field, in order
     ignition_platform: str | None = None  # ignition.platform.id as given (for base.platform.d)
+    cloud_config_url: str | None = None  # MAAS: cloud-config-url=
     errors: tuple[str, ...] = ()
 
 
@@ -104,7 +104,7 @@ _KEYS = (
     "provision.platform", "provision.config.url", "provision.config.device",
     "provision.config.path", "provision.fetch.timeout", "provision.fetch.wait", "ds",
     "ignition.platform.id", "ignition.config.url", "ignition.config.device",
-    "ignition.config.path",
+    "ignition.config.path", "cloud-config-url",
 )
 _OFF = ("0", "no", "false", "off", "")
 
@@ -170,5 +170,6 @@ def parse_cmdline(text: str) -> KernelArgs:
         nocloud_seed=seed or None,
         nocloud=nocloud or (),
         ignition_platform=ignition_platform,
+        cloud_config_url=values.get("cloud-config-url") or None,
         errors=tuple(errors),
     )

@@ -42,6 +42,19 @@ VMWARE_RULES: Mapping[str, list[dict[str, str]]] = {
         {"field": "sys_vendor", "equals": "VMware, Inc."},
     ],
 }
+# Platforms with code of their own that name themselves in DMI. Nutanix's string is
+# from public descriptions and unconfirmed on real machines.
+NAMED_HYPERVISOR_RULES: Mapping[str, list[dict[str, str]]] = {
+    "kubevirt": [{"field": "sys_vendor", "equals": "KubeVirt"}],
+    "cloudsigma": [{"field": "product_name", "contains": "CloudSigma"}],
+    "smartos": [{"field": "product_name", "prefix": "SmartDC"}],
+    "virtualbox": [{"field": "product_name", "equals": "VirtualBox"}],
+    "nutanix": [{"field": "sys_vendor", "equals": "Nutanix"}],
+}
+# Labelled filesystems other than config drives and cidata.
+OTHER_LABELS = (("opennebula", ("CONTEXT",)), ("rbxcloud", ("CLOUDMD", "cloudmd")))
+# Local sockets a platform's metadata service listens on.
+SOCKETS = (("lxd", "/dev/lxd/sock"), ("smartos", "/native/.zonecontrol/metadata.sock"))
 QEMU_RULES: Mapping[str, list[dict[str, str]]] = {
     "qemu": [
         {"field": "sys_vendor", "equals": "QEMU"},
@@ -132,6 +145,9 @@ def _cmdline_evidence(settings: Settings) -> list[Evidence]:
     if kernel.config_device:
         found.append(Evidence("metal", "kernel command line",
                               f"config device {kernel.config_device}", CMDLINE_SOURCE))
+    if kernel.cloud_config_url:
+        found.append(Evidence("maas", "kernel command line", "cloud-config-url=...",
+                              CMDLINE_SOURCE))
     if kernel.nocloud_seed:
         found.append(Evidence("nocloud", "kernel command line", "ds=nocloud;s=...",
                               CMDLINE_SOURCE))
@@ -144,7 +160,11 @@ def _local_evidence(settings: Settings) -> list[Evidence]:
         if settings.host_path(f"{FW_CFG_ROOT}/by_name/{name}").is_dir():
             found.append(Evidence("qemu", f"{FW_CFG_ROOT}/by_name/{name}", "present", FW_CFG))
             break
-    for platform, labels in (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS)):
+    for platform, path in SOCKETS:
+        if settings.host_path(path).is_socket():
+            found.append(Evidence(platform, path, "a socket", FW_CFG))
+    for platform, labels in (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS),
+                             *OTHER_LABELS):
         hit = find_labelled_device(settings, labels)
         if hit:
             label, device = hit
@@ -165,6 +185,7 @@ def detect_platform(settings: Settings) -> Detection:
         *_local_evidence(settings),
         *_dmi_evidence(http_cloud_rules(), facts, CLOUD_DMI),
         *_dmi_evidence(VMWARE_RULES, facts, CLOUD_DMI),
+        *_dmi_evidence(NAMED_HYPERVISOR_RULES, facts, CLOUD_DMI),
         *_dmi_evidence(QEMU_RULES, facts, HYPERVISOR_DMI),
     ]
     evidence.sort(key=lambda e: -e.strength)  # stable: ties keep discovery order
