@@ -10,7 +10,7 @@ PROVISION_PYZ=/usr/lib/provision/provision.pyz
 # Ignition) to the kernel command line while its stamp file exists. Where both
 # are given, provision.firstboot decides.
 provision_firstboot() {
-	ours=unset
+	ours=maybe
 	theirs=
 	# shellcheck disable=SC2013 # the command line is words
 	for word in $(cat "${PROVISION_PROC_CMDLINE:-/proc/cmdline}"); do
@@ -21,7 +21,7 @@ provision_firstboot() {
 		ignition.firstboot | ignition.firstboot=*) theirs=1 ;;
 		esac
 	done
-	[ "$ours" = unset ] && ours=$theirs
+	[ "$ours" = maybe ] && ours=$theirs
 	[ -n "${ours:-}" ]
 }
 
