@@ -222,3 +222,18 @@ def test_an_invalid_base_config_stops_the_boot_before_anything_is_written(tmp_pa
     assert "/usr/lib/ignition/base.d/10.ign line 1)" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "target/etc/x").exists()
+
+
+def test_provision_fetch_shows_the_config_merged_over_base_configs(tmp_path: Path) -> None:
+    sys_root = make_sys_root(tmp_path / "sys", fw_cfg=_ign(_file("/etc/from-user", "u")).encode(),
+                             fw_cfg_name="opt/com.coreos/config")
+    _write(sys_root / "usr/lib/ignition/base.d/10.ign", _ign(_file("/etc/from-base", "b")))
+    done = subprocess.run(
+        [sys.executable, "-m", "provision", "fetch", "--sys-root", str(sys_root),
+         "--cmdline", "ignition.platform.id=qemu"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PROVISION_RUN_DIR":
+                                                          str(tmp_path / "run")})
+    assert done.returncode == 0, done.stderr
+    paths = [f["path"] for f in json.loads(done.stdout)["storage"]["files"]]
+    assert paths == ["/etc/from-base", "/etc/from-user"]
+    assert "merged over 1 base configs" in done.stderr

@@ -13,6 +13,7 @@ from provision.platforms.cli_args import SEAMS_HELP, add_settings_arguments, set
 
 if TYPE_CHECKING:
     from provision.config.pipeline import ParsedConfig
+    from provision.platforms.settings import Settings
 
 HELP = "fetch the config from the platform and print it (secrets redacted)"
 DESCRIPTION = """\
@@ -100,6 +101,22 @@ def _print_problems(parsed: ParsedConfig, show_source: bool) -> None:
     print_diagnostics(parsed.diagnostics, "text", sources)
 
 
+def _with_base_configs(spec: dict[str, Any], settings: Settings, platform: str) -> dict[str, Any]:
+    """The image's base configs merged under ``spec``, as the boot's fetch stage does."""
+    from provision.config.pipeline import parse_config
+    from provision.errors import ConfigError
+    from provision.platforms.system import base_config, under_base
+
+    base, files = base_config(settings, platform)
+    if base is None:
+        return spec
+    merged = parse_config(json.dumps(under_base(spec, base)).encode(), "config merged over base configs")
+    if merged.spec is None or not merged.ok:
+        raise ConfigError([d for d in merged.diagnostics if d.is_error] or merged.diagnostics)
+    print(f"provision fetch: merged over {len(files)} base configs from the image", file=sys.stderr)
+    return merged.spec
+
+
 def main(args: argparse.Namespace) -> int:
     from provision.config.pipeline import parse_config
     from provision.diagnostics import has_errors
@@ -118,6 +135,9 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     context = Context(settings)
     outcome = acquire_config(settings, offline=args.offline, context=context)
+    if outcome.extras:  # names and sizes only: they may hold secrets
+        kept = ", ".join(f"{name} ({len(data)} bytes)" for name, data in outcome.extras.items())
+        print(f"provision fetch: the platform also provided {kept}", file=sys.stderr)
     if outcome.status == "none" or (outcome.status == "config" and outcome.data is None):
         print(f"provision fetch: platform {outcome.platform} provides no config: "
               f"{outcome.source}", file=sys.stderr)
@@ -131,7 +151,7 @@ def main(args: argparse.Namespace) -> int:
             return 1
         if not (args.offline and references_need_network(parsed.spec)):
             spec = resolve_references(parsed, context.client).spec
-            return _emit(spec, args)
+            return _emit(_with_base_configs(spec, settings, outcome.platform), args)
         write_neednet_flag(settings, "the config references other configs over the network")
     print(f"provision fetch: needs the network: {outcome.source} "
           f"(flag written to {settings.neednet_flag})", file=sys.stderr)

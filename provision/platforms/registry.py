@@ -4,7 +4,6 @@ platforms below need code of their own (local media, tools, races)."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from typing import cast
 
 from provision.errors import UsageError
@@ -34,22 +33,17 @@ LOCAL_PLATFORMS: dict[str, str] = {
 }
 
 
-def _available(name: str) -> bool:
-    return importlib.util.find_spec(LOCAL_PLATFORMS[name]) is not None
-
-
 def platform_names() -> list[str]:
     from provision.platforms.drives import PLATFORMS as DRIVE_PLATFORMS
     from provision.platforms.http_cloud import load_entries
 
-    local = {name for name in LOCAL_PLATFORMS if _available(name)}
-    return sorted({*local, *DRIVE_PLATFORMS, *load_entries()})
+    return sorted({*LOCAL_PLATFORMS, *DRIVE_PLATFORMS, *load_entries()})
 
 
 def get_platform(name: str) -> Platform:
     from provision.platforms.drives import PLATFORMS as DRIVE_PLATFORMS
 
-    if name in LOCAL_PLATFORMS and _available(name):
+    if name in LOCAL_PLATFORMS:
         return cast(Platform, importlib.import_module(LOCAL_PLATFORMS[name]).fetch)
     if name in DRIVE_PLATFORMS:
         from provision.platforms.drives import drive_platform
