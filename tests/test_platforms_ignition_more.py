@@ -22,6 +22,7 @@ from provision.platforms.settings import Settings
 from provision.platforms.zvm import spool_files
 from tests.standins.clouds import SimpleCloud
 from tests.standins.http_server import LoopbackHTTPServer, Reply
+from tests.standins.metadata import Answer, Request
 from tests.standins.systree import loop_device, make_iso, make_sys_root
 
 CONFIG = b'{"ignition": {"version": "3.4.0"}}'
@@ -46,11 +47,25 @@ def test_every_ignition_platform_is_known() -> None:
 
 # --- CloudStack -------------------------------------------------------------------
 
+class CloudStackRouter(SimpleCloud):
+    """The virtual router: user-data plus a flat meta-data tree with a listing."""
+
+    META = {"instance-id": b"i-42-VM", "local-hostname": b"vm-42", "availability-zone": b"zone1"}
+
+    def answer(self, request: Request) -> Answer:
+        if request.path == "/latest/meta-data/":
+            return Answer(200, b"\n".join(k.encode() for k in self.META))
+        key = request.path.removeprefix("/latest/meta-data/")
+        if key in self.META:
+            return Answer(200, self.META[key])
+        return super().answer(request)
+
+
 def test_cloudstack_asks_the_dhcp_server_from_the_networkd_lease(tmp_path: Path) -> None:
     root = make_sys_root(tmp_path / "root")
     leases = root / "run/systemd/netif/leases"
     leases.mkdir(parents=True)
-    with SimpleCloud("/latest/user-data", CONFIG) as router:
+    with CloudStackRouter("/latest/user-data", CONFIG) as router:
         # The lease names the router; port and scheme come from the seam only in tests,
         # so the lease here names 127.0.0.1 and the stand-in listens on its own port.
         (leases / "2").write_text(f"# This is private data.\nADDRESS=10.1.1.5\n"
@@ -60,6 +75,10 @@ def test_cloudstack_asks_the_dhcp_server_from_the_networkd_lease(tmp_path: Path)
         outcome = acquire_config(s)
     assert outcome.data == CONFIG and outcome.platform == "cloudstack"
     assert f"127.0.0.1:{router.port}/latest/user-data" in outcome.source
+    import yaml
+
+    assert yaml.safe_load(outcome.extras["meta-data"]) == {
+        k: v.decode() for k, v in CloudStackRouter.META.items()}
 
 
 def test_cloudstack_dhclient_lease_and_no_user_data(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 The config comes from a ``config-2``/``CONFIG-2`` config drive
 (``cloudstack/userdata/user_data.txt``) or from the metadata service on the
 virtual router, ``http://<router>/latest/user-data``, whichever answers
-first (404 from the router: no user data). The router is the DHCP server
+first (404 from the router: no user data); the router's
+``/latest/meta-data/`` keys are kept as YAML meta-data. The router is the DHCP server
 that gave this machine its lease, read from the lease files of
 systemd-networkd (``/run/systemd/netif/leases/*``: ``SERVER_ADDRESS=``) or
 dhclient (``/var/lib/dhclient``, ``/var/lib/dhcp``:
@@ -26,6 +27,7 @@ from provision.platforms.race import first_answer
 from provision.platforms.settings import Settings
 
 DRIVE_USER_DATA = "cloudstack/userdata/user_data.txt"
+MAX_META_KEYS = 64
 NETWORKD_LEASES = "/run/systemd/netif/leases"
 DHCLIENT_LEASE_DIRS = ("/var/lib/dhclient", "/var/lib/dhcp")
 _SERVER_ID = re.compile(r"option\s+dhcp-server-identifier\s+([0-9.]+)\s*;")
@@ -75,7 +77,31 @@ def _from_router(ctx: Context) -> Result:
     entry = CloudEntry(name="cloudstack", title="CloudStack virtual router",
                        base_urls=(base,), user_data="/latest/user-data",
                        no_data_statuses=frozenset({404}))
-    return fetch_from_entry(entry, ctx)
+    result = fetch_from_entry(entry, ctx)
+    if isinstance(result, Found):
+        meta = _meta_data(ctx, base)
+        if meta:
+            result = Found(result.data, result.source, {"meta-data": meta})
+    return result
+
+
+def _meta_data(ctx: Context, base: str) -> bytes | None:
+    """The router's meta-data keys (instance-id, local-hostname, public-keys, ...) as YAML,
+    read as cloud-init reads them: the listing, then each key."""
+    import yaml
+
+    listing = ctx.transport.request("GET", f"{base}/latest/meta-data/", headers={})
+    if listing.status != 200:
+        return None
+    meta: dict[str, str] = {}
+    names = listing.body.decode("utf-8", "replace").split()
+    for name in names[:MAX_META_KEYS]:
+        if "/" in name.rstrip("/") or name.endswith("/"):
+            continue  # cloud-init's CloudStack keys are flat
+        reply = ctx.transport.request("GET", f"{base}/latest/meta-data/{name}", headers={})
+        if reply.status == 200:
+            meta[name] = reply.body.decode("utf-8", "replace").strip()
+    return yaml.safe_dump(meta, sort_keys=True).encode() if meta else None
 
 
 def fetch(ctx: Context) -> Result:
