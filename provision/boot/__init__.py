@@ -15,6 +15,7 @@ stage, in Ignition's order, each in its own process:
 - :mod:`.rundir`   what the stages leave for each other under /run/provision
 - :mod:`.rootpeek` has this root been provisioned already? (before it is mounted)
 - :mod:`.remote`   which sources in a config need the network
+- :mod:`.imageconfig` the image's base configs and the platform's credentials around the fetch
 - :mod:`.summary`  the short failure summary for the console
 - :mod:`.stages`   the stages themselves
 """

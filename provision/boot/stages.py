@@ -16,8 +16,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from provision.boot.imageconfig import (
+    base_remote_sources,
+    use_platform_credentials,
+    with_base_configs,
+)
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
 from provision.errors import ConfigError, FetchError, ProvisionError
@@ -121,11 +126,11 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     from provision.platforms.base import default_client
 
     parsed = _parse(data, source)
-    _use_platform_credentials(ctx)
+    use_platform_credentials(ctx.settings, _platform_name(ctx))
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
     # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
-    spec = _with_base_configs(ctx, resolved.spec)
+    spec = with_base_configs(ctx.settings, _platform_name(ctx), resolved.spec, ctx.report)
     write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
@@ -133,25 +138,6 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
 
 def _platform_name(ctx: BootContext) -> str:
     return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
-
-
-def _use_platform_credentials(ctx: BootContext) -> None:
-    """s3/gs/Azure blob sources in this process use the instance's credentials, if any."""
-    from provision.fetch import cloudauth
-
-    cloudauth.activate(_platform_name(ctx), ctx.settings.metadata_url)
-
-
-def _with_base_configs(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
-    from provision.platforms.system import base_config, under_base
-
-    base, files = base_config(ctx.settings, _platform_name(ctx))
-    if base is None:
-        return spec
-    merged = _parse(json.dumps(under_base(spec, base)).encode(), "config merged over base configs")
-    ctx.report(f"merged over {len(files)} base configs from the image")
-    assert merged.spec is not None
-    return merged.spec
 
 
 def fetch_offline(ctx: BootContext) -> None:
@@ -177,10 +163,7 @@ def fetch_offline(ctx: BootContext) -> None:
     else:
         data, source = outcome.data, outcome.source
     parsed = _parse(data, source)
-    from provision.platforms.system import base_config
-
-    remote = remote_sources(parsed.spec or {}) + remote_sources(
-        base_config(ctx.settings, outcome.platform)[0] or {})
+    remote = remote_sources(parsed.spec or {}) + base_remote_sources(ctx.settings, outcome.platform)
     if remote:
         ctx.rundir.write_private(ctx.rundir.offline_config, data)
         kinds = sorted({scheme(s) for s in remote})
@@ -240,7 +223,7 @@ def _apply(ctx: BootContext, boot_stage: str, root: Path) -> None:
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
-    _use_platform_credentials(ctx)
+    use_platform_credentials(ctx.settings, _platform_name(ctx))
     request = ApplyRequest(
         config=config, config_sha256=digest, root=root,
         platform=str(platform) if platform else None,

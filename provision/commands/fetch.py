@@ -13,7 +13,6 @@ from provision.platforms.cli_args import SEAMS_HELP, add_settings_arguments, set
 
 if TYPE_CHECKING:
     from provision.config.pipeline import ParsedConfig
-    from provision.platforms.settings import Settings
 
 HELP = "fetch the config from the platform and print it (secrets redacted)"
 DESCRIPTION = """\
@@ -101,22 +100,6 @@ def _print_problems(parsed: ParsedConfig, show_source: bool) -> None:
     print_diagnostics(parsed.diagnostics, "text", sources)
 
 
-def _with_base_configs(spec: dict[str, Any], settings: Settings, platform: str) -> dict[str, Any]:
-    """The image's base configs merged under ``spec``, as the boot's fetch stage does."""
-    from provision.config.pipeline import parse_config
-    from provision.errors import ConfigError
-    from provision.platforms.system import base_config, under_base
-
-    base, files = base_config(settings, platform)
-    if base is None:
-        return spec
-    merged = parse_config(json.dumps(under_base(spec, base)).encode(), "config merged over base configs")
-    if merged.spec is None or not merged.ok:
-        raise ConfigError([d for d in merged.diagnostics if d.is_error] or merged.diagnostics)
-    print(f"provision fetch: merged over {len(files)} base configs from the image", file=sys.stderr)
-    return merged.spec
-
-
 def main(args: argparse.Namespace) -> int:
     from provision.config.pipeline import parse_config
     from provision.diagnostics import has_errors
@@ -151,7 +134,12 @@ def main(args: argparse.Namespace) -> int:
             return 1
         if not (args.offline and references_need_network(parsed.spec)):
             spec = resolve_references(parsed, context.client).spec
-            return _emit(_with_base_configs(spec, settings, outcome.platform), args)
+            from provision.boot.imageconfig import with_base_configs
+
+            def report(line: str) -> None:
+                print(f"provision fetch: {line}", file=sys.stderr)
+
+            return _emit(with_base_configs(settings, outcome.platform, spec, report), args)
         write_neednet_flag(settings, "the config references other configs over the network")
     print(f"provision fetch: needs the network: {outcome.source} "
           f"(flag written to {settings.neednet_flag})", file=sys.stderr)
