@@ -13,12 +13,27 @@ import os
 import select
 import termios
 import time
-import tty
 from types import TracebackType
 
 from provision.errors import FetchError
 
 MAX_LINE = 16 << 20
+
+
+def _make_raw(fd: int) -> None:
+    """Raw mode, as cfmakeraw: no echo, no line editing or signals, 8 bits, no output
+    processing; reads return as soon as a byte is there. (The ``tty`` module does the
+    same but is not in the initramfs's standard library.)"""
+    attrs = termios.tcgetattr(fd)
+    attrs[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+                  | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
+    attrs[1] &= ~termios.OPOST
+    attrs[2] &= ~(termios.CSIZE | termios.PARENB)
+    attrs[2] |= termios.CS8
+    attrs[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
 class SerialPort:
@@ -30,7 +45,7 @@ class SerialPort:
         except OSError as exc:
             raise FetchError(f"{what}: cannot open {path}: {exc.strerror}") from None
         with contextlib.suppress(termios.error):  # not a terminal (a test's pipe): raw already
-            tty.setraw(self.fd, termios.TCSANOW)
+            _make_raw(self.fd)
         self._buffer = b""
 
     def __enter__(self) -> SerialPort:
