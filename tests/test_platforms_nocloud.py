@@ -100,3 +100,12 @@ def test_cidata_iso_extras_reach_the_run_directory(tmp_path: Path) -> None:
     assert not (kept / "vendor-data").exists()
     assert kept.stat().st_mode & 0o777 == 0o700
     assert (kept / "network-config").stat().st_mode & 0o777 == 0o600
+
+
+def test_ds_nocloud_without_a_seed_names_the_platform(tmp_path: Path) -> None:
+    from provision.platforms.detect import detect_platform
+
+    root = make_sys_root(tmp_path / "root")
+    s = settings(root, "ds=nocloud")
+    assert detect_platform(s).platform == "nocloud"
+    assert acquire_config(s, offline=True).status == "none"  # no cidata here

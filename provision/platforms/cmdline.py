@@ -55,6 +55,7 @@ class KernelArgs:
     firstboot: bool = False
     nocloud_seed: str | None = None
     nocloud: tuple[tuple[str, str], ...] = ()  # every ds=nocloud;k=v field, in order
+    nocloud_named: bool = False  # ds=nocloud (with or without a seed)
     ignition_platform: str | None = None  # ignition.platform.id as given (for base.platform.d)
     cloud_config_url: str | None = None  # MAAS: cloud-config-url=
     errors: tuple[str, ...] = ()
@@ -169,6 +170,7 @@ def parse_cmdline(text: str) -> KernelArgs:
         firstboot=firstboot if firstboot is not None else bool(ignition_firstboot),
         nocloud_seed=seed or None,
         nocloud=nocloud or (),
+        nocloud_named=nocloud is not None,
         ignition_platform=ignition_platform,
         cloud_config_url=values.get("cloud-config-url") or None,
         errors=tuple(errors),

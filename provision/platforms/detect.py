@@ -148,8 +148,9 @@ def _cmdline_evidence(settings: Settings) -> list[Evidence]:
     if kernel.cloud_config_url:
         found.append(Evidence("maas", "kernel command line", "cloud-config-url=...",
                               CMDLINE_SOURCE))
-    if kernel.nocloud_seed:
-        found.append(Evidence("nocloud", "kernel command line", "ds=nocloud;s=...",
+    if kernel.nocloud_named:  # with a seed, or just "look for cidata" (cloud-init's meaning)
+        found.append(Evidence("nocloud", "kernel command line",
+                              "ds=nocloud;s=..." if kernel.nocloud_seed else "ds=nocloud",
                               CMDLINE_SOURCE))
     return found
 
