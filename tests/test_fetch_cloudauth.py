@@ -131,9 +131,27 @@ def test_azure_managed_identity_for_blob_urls() -> None:
 
 def test_azure_without_identity_reads_blobs_anonymously() -> None:
     with AzureIdentityAndBlob({"c/b": CONFIG}, identity=False, public=True) as azure:
-        cloudauth.activate("azurestack", azure.base_url, azure_blob_hosts=("127.0.0.1",))
+        cloudauth.activate("azure", azure.base_url, azure_blob_hosts=("127.0.0.1",))
         assert fetch_bytes(Resource(source=f"{azure.base_url}/blob/c/b"), client()) == CONFIG
         assert "Authorization" not in azure.requests[-1].headers
+
+
+def test_azure_blob_refused_to_the_identity_falls_back_to_plain_https() -> None:
+    # As Ignition: a public container (or a SAS URL) still works when the identity
+    # has no role on it.
+    with AzureIdentityAndBlob({"c/b": CONFIG}, public=True, identity_has_access=False) as azure:
+        cloudauth.activate("azure", azure.base_url, azure_blob_hosts=("127.0.0.1",))
+        assert fetch_bytes(Resource(source=f"{azure.base_url}/blob/c/b"), client()) == CONFIG
+        first, second = [r for r in azure.requests if r.path == "/blob/c/b"]
+        assert first.headers["Authorization"].startswith("Bearer ")
+        assert "Authorization" not in second.headers
+
+
+def test_azure_stack_has_no_identity_lookup() -> None:
+    with AzureIdentityAndBlob({"c/b": CONFIG}, public=True) as azure:
+        cloudauth.activate("azurestack", azure.base_url, azure_blob_hosts=("127.0.0.1",))
+        assert fetch_bytes(Resource(source=f"{azure.base_url}/blob/c/b"), client()) == CONFIG
+        assert azure.count("/metadata/identity/oauth2/token") == 0
 
 
 def test_azure_blob_urls_only_on_azure() -> None:

@@ -3,12 +3,14 @@
 On AWS, ``s3://`` and ``arn:aws:s3:::`` sources are read with the instance
 role's temporary credentials (IMDSv2: a session token, the role name, then
 its keys) and SigV4-signed; on Google Compute Engine ``gs://`` sources carry
-the default service account's OAuth token; on Azure (and Azure Stack)
+the default service account's OAuth token; on Azure
 ``https://<account>.blob.core.windows.net/...`` sources carry a managed
 identity token for ``https://storage.azure.com/``. Where the platform has no
 such credentials (no role attached, no service account, no identity) the
-source is read anonymously, as before. On every other platform nothing is
-looked up.
+source is read anonymously, as before; an Azure blob that cannot be read
+with the identity (or whose token cannot be had) is read as a plain HTTPS
+URL, as Ignition falls back (a SAS URL, a public container). On every
+other platform nothing is looked up.
 
 The platform is known only once detection has run, so the boot stages and
 ``provision fetch`` call :func:`activate` for their process (as Ignition's
@@ -52,7 +54,7 @@ REFRESH_MARGIN = 300.0  # seconds before expiry that a token counts as stale
 
 AWS_PLATFORMS = frozenset({"aws"})
 GCE_PLATFORMS = frozenset({"gce"})
-AZURE_PLATFORMS = frozenset({"azure", "azurestack"})
+AZURE_PLATFORMS = frozenset({"azure"})  # Ignition sets up Azure credentials on azure only
 
 
 @dataclass(frozen=True)

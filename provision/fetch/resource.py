@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 from provision.config.model import Resource
 from provision.errors import FetchError
 from provision.fetch import cloudauth
-from provision.fetch.http import CHUNK_SIZE, HttpClient, HttpStatusError
+from provision.fetch.http import CHUNK_SIZE, HttpClient, HttpStatusError, StreamedResponse
 from provision.fetch.urls import redact_url
 
 # A config, a CA bundle or an SSH key file held in memory is never bigger than this.
@@ -173,8 +173,9 @@ def _open_source(
         headers = {h.name: h.value for h in resource.http_headers}
         credentials = cloudauth.active()
         if credentials is not None and credentials.is_azure_blob(source):
-            signed = credentials.for_azure_blob(source, client)
-            headers = {**headers, **(signed.headers if signed else {})}
+            with_identity = _azure_blob_with_identity(source, headers, credentials, client)
+            if with_identity is not None:
+                return with_identity.iter_chunks(chunk_size), with_identity.close
         response = client.get(source, headers, stream=True, not_found_ok=False)
         return response.iter_chunks(chunk_size), response.close
     if scheme == "tftp":
@@ -212,6 +213,26 @@ def _open_source(
             raise FetchError(f"{describe_source(source)}: {exc}") from None
         return response.iter_chunks(chunk_size), response.close
     raise FetchError(f"{describe_source(source)}: unsupported source scheme {scheme + ':' if scheme else '(none)'}")
+
+
+def _azure_blob_with_identity(
+    source: str, headers: dict[str, str], credentials: cloudauth.PlatformCredentials,
+    client: HttpClient,
+) -> StreamedResponse | None:
+    """The blob read with the managed identity, or None to read it as plain HTTPS
+    (no identity, no token, or refused: Ignition falls back the same way)."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    try:
+        signed = credentials.for_azure_blob(source, client)
+        if signed is None:
+            return None
+        return client.get(source, {**headers, **signed.headers}, stream=True, not_found_ok=False)
+    except FetchError as exc:
+        log.info("%s: not readable with the managed identity (%s); trying plain HTTPS",
+                 describe_source(source), exc)
+        return None
 
 
 def object_store_url(source: str, endpoints: ObjectStoreEndpoints = DEFAULT_ENDPOINTS) -> str:

@@ -165,11 +165,12 @@ class GceTokenAndGcs(MetadataStandIn):
 
 class AzureIdentityAndBlob(MetadataStandIn):
     def __init__(self, objects: dict[str, bytes], *, identity: bool = True,
-                 public: bool = False) -> None:
+                 public: bool = False, identity_has_access: bool = True) -> None:
         super().__init__()
         self.objects = objects  # "container/blob" -> bytes
         self.identity = identity
         self.public = public
+        self.identity_has_access = identity_has_access  # no role assignment on the container
         self.token = "eyJ0eXAi." + secrets.token_urlsafe(32)
 
     def answer(self, request: Request) -> Answer:
@@ -188,8 +189,9 @@ class AzureIdentityAndBlob(MetadataStandIn):
             auth = request.headers.get("Authorization")
             if auth is None and self.public:
                 pass
-            elif auth != f"Bearer {self.token}":
-                return Answer(401 if auth is None else 403)
+            elif auth != f"Bearer {self.token}" or not self.identity_has_access:
+                return Answer(401 if auth is None else 403,
+                              b"<Error><Code>AuthorizationPermissionMismatch</Code></Error>")
             elif (request.headers.get("x-ms-version") or "") < "2017-11-09":
                 return Answer(400, b"<Error><Code>InvalidHeaderValue</Code></Error>")
             name = request.path[len("/blob/"):]
