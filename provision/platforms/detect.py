@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.platforms.settings import Settings
-from provision.platforms.systree import find_labelled_device, machine_facts
+from provision.platforms.systree import labelled_devices, machine_facts
 
 EXPLICIT = 100  # provision.platform= or --platform
 CMDLINE_SOURCE = 90  # provision.config.url=, provision.config.device=, ds=nocloud
@@ -164,12 +164,12 @@ def _local_evidence(settings: Settings) -> list[Evidence]:
     for platform, path in SOCKETS:
         if settings.host_path(path).is_socket():
             found.append(Evidence(platform, path, "a socket", FW_CFG))
-    for platform, labels in (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS),
-                             *OTHER_LABELS):
-        hit = find_labelled_device(settings, labels)
-        if hit:
-            label, device = hit
-            found.append(Evidence(platform, f"filesystem label {label!r}", device, LABEL))
+    labelled = (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS), *OTHER_LABELS)
+    devices = labelled_devices(settings, [label for _, labels in labelled for label in labels])
+    for platform, labels in labelled:
+        label = next((label for label in labels if label in devices), None)
+        if label is not None:
+            found.append(Evidence(platform, f"filesystem label {label!r}", devices[label], LABEL))
     return found
 
 
