@@ -151,6 +151,7 @@ class MaasMetadata(MetadataStandIn):
             return Answer(401, b"Authorization Error: 'Invalid access token'")
         prefix = "/MAAS/metadata/2012-03-01/"
         files = {"meta-data/instance-id": b"node-abc", "meta-data/local-hostname": b"node1",
+                 "meta-data/public-keys": b"ssh-ed25519 AAAAk1 a@b\nssh-rsa AAAAk2 c@d\n",
                  "user-data": self.user_data}
         value = files.get(request.path[len(prefix):]) if request.path.startswith(prefix) else None
         return Answer(200, value) if value is not None else Answer(404, b"Not Found")
@@ -172,8 +173,9 @@ def test_maas_with_oauth_signed_requests(tmp_path: Path) -> None:
         outcome = acquire_config(s)
         assert all(r.headers["Authorization"].startswith("OAuth ") for r in maas.requests)
     assert outcome.data == USER_DATA
-    assert yaml.safe_load(outcome.extras["meta-data"]) == {"instance-id": "node-abc",
-                                                           "local-hostname": "node1"}
+    assert yaml.safe_load(outcome.extras["meta-data"]) == {
+        "instance-id": "node-abc", "local-hostname": "node1",
+        "public-keys": ["ssh-ed25519 AAAAk1 a@b", "ssh-rsa AAAAk2 c@d"]}
 
 
 def test_maas_credentials_from_cloud_config_url(tmp_path: Path) -> None:

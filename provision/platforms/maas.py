@@ -10,8 +10,8 @@ Where the credentials come from, first found wins (cloud-init's places):
 The section holds ``metadata_url``, ``consumer_key``, ``token_key``,
 ``token_secret`` and optionally ``consumer_secret``. We read
 ``<metadata_url>/2012-03-01/user-data`` (404: no user data) and keep
-``meta-data/instance-id``, ``meta-data/local-hostname`` as YAML meta-data
-and ``meta-data/vendor-data`` raw. Every request is signed as cloud-init
+``meta-data/instance-id``, ``meta-data/local-hostname`` and
+``meta-data/public-keys`` as YAML meta-data and ``meta-data/vendor-data`` raw. Every request is signed as cloud-init
 signs it: ``Authorization: OAuth ...`` with the PLAINTEXT method, a fresh
 nonce and the current time.
 """
@@ -111,11 +111,15 @@ def fetch(ctx: Context) -> Result:
 
     status, user_data = get("user-data")
     extras: dict[str, bytes] = {}
-    meta = {}
+    meta: dict[str, object] = {}
     for key in ("instance-id", "local-hostname"):
         code, body = get(f"meta-data/{key}")
         if code == 200:
             meta[key] = body.decode("utf-8", "replace").strip()
+    code, body = get("meta-data/public-keys")
+    if code == 200:
+        meta["public-keys"] = [line for line in body.decode("utf-8", "replace").splitlines()
+                               if line.strip()]
     if meta:
         import yaml
 
