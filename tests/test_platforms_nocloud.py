@@ -90,7 +90,7 @@ def test_cidata_iso_extras_reach_the_run_directory(tmp_path: Path) -> None:
         run_dir = tmp_path / "run"
         done = subprocess.run(
             [sys.executable, "-m", "provision", "run", "--root", str(target), "--run-dir",
-             str(run_dir), "--sys-root", str(root), "--cmdline", "", "--stage", "fetch-offline"],
+             str(run_dir), "--sys-root", str(root), "--cmdline", "", "--phase", "fetch-offline"],
             capture_output=True, text=True, timeout=120,
             env={**os.environ, "PROVISION_STATE_DIR": str(run_dir)})
     assert done.returncode == 0, done.stderr

@@ -6,7 +6,7 @@
 - the platform's object-store credentials activated for the stage's process
   (:mod:`provision.fetch.cloudauth`), for referenced configs and file contents.
 
-Kept apart from :mod:`provision.boot.stages` so the stages stay a list of steps.
+Kept apart from :mod:`provision.boot.phases` so the phases stay a list of steps.
 """
 
 from __future__ import annotations

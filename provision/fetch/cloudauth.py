@@ -12,7 +12,7 @@ with the identity (or whose token cannot be had) is read as a plain HTTPS
 URL, as Ignition falls back (a SAS URL, a public container). On every
 other platform nothing is looked up.
 
-The platform is known only once detection has run, so the boot stages and
+The platform is known only once detection has run, so the boot phases and
 ``provision fetch`` call :func:`activate` for their process (as Ignition's
 platform hook configures its fetcher); :mod:`provision.fetch.resource` asks
 :func:`active` when it opens an object-store source. Credentials are looked
