@@ -47,6 +47,29 @@ MARKERS: dict[str, Callable[[Document], bool]] = {
 }
 
 
+# First-line markers of cloud-init user data other than a plain #cloud-config
+# (provision.importers.userdata handles them; cloud-init compares lower-cased).
+_USER_DATA_PREFIXES = (
+    b"#!", b"#include", b"#cloud-boothook", b"#part-handler", b"#upstart-job",
+    b"#cloud-config-archive", b"#cloud-config-jsonp", b"## template: jinja",
+)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_user_data(data: bytes) -> bool:
+    """cloud-init user data that is not a single #cloud-config: a look at the bytes only.
+
+    gzip data counts (it may hold any format); MIME is recognised as cloud-init
+    does, by ``MIME-Version:`` in the first 4 KiB (or a leading Content-Type).
+    """
+    if data[:2] == _GZIP_MAGIC:
+        return True
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(_USER_DATA_PREFIXES) or head.startswith(b"content-type:"):
+        return True
+    return not head.startswith(b"#cloud-config") and b"mime-version:" in head
+
+
 def recognise(document: Document) -> str | None:
     """The document's format: an IMPORTERS name, "provision", or None."""
     for name, marker in MARKERS.items():
