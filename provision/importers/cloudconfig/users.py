@@ -103,6 +103,7 @@ def _translate_user(ctx: Context, user: dict[str, Any], where: ConfigPath) -> No
         if isinstance(uid, str) and uid.isdigit():
             uid = int(uid)
         entry["uid"] = uid
+        ctx.origins.record(("passwd", "users", _index(ctx, name), "uid"), (*where, "uid"))
     groups = _names(user.get("groups"))
     if groups:
         entry["groups"] = groups

@@ -115,9 +115,14 @@ class _Translation:
 
     # -- parts --------------------------------------------------------------
 
-    def handle(self, part: mime.Part) -> None:
-        index = len(self.parts)
-        self.parts.append(part)
+    def handle(self, part: mime.Part, index: int | None = None) -> None:
+        """Handle a new part, or (``index`` given) a part replaced by its rendering."""
+        fresh = index is None
+        if index is None:
+            index = len(self.parts)
+            self.parts.append(part)
+        else:
+            self.parts[index] = part
         kind = part.content_type
         if kind == "text/cloud-config":
             self.cloud_config(part, index)
@@ -139,12 +144,17 @@ class _Translation:
                                hint="cloud-init and provision handle text/cloud-config, text/x-shellscript, "
                                     "text/cloud-boothook, text/x-include-url, text/cloud-config-archive, "
                                     "text/jinja2 and gzip-compressed parts"), index)
-        if part.headers.get("launch-index") is not None:
+        if fresh and part.headers.get("launch-index") is not None:
             self.problem(warning("Launch-Index is not supported: the part applies to every instance"), index)
 
     def cloud_config(self, part: mime.Part, index: int) -> None:
         from provision.source.loader import load_document
 
+        lines = part.payload.decode("utf-8", "replace").splitlines()
+        if all(not line.strip() or line.lstrip().startswith("#") for line in lines):
+            # cloud-init skips it too ("empty cloud config"); say so, in case it was meant to hold keys.
+            self.problem(warning("this cloud-config part is empty (only comments): nothing to do"), index)
+            return
         try:
             doc = load_document(part.payload, self.name)
         except ConfigError as exc:
@@ -199,7 +209,7 @@ class _Translation:
         # Rendering keeps lines where it keeps their number (variables only): then positions stay exact.
         exact = part.exact and rendered.count("\n") == body.count("\n")
         self.handle(part._replace(content_type=kind, payload=payload,
-                                  line=part.line + 1 if exact else part.line, exact=exact))
+                                  line=part.line + 1 if exact else part.line, exact=exact), index)
 
     def script(self, part: mime.Part, index: int, kind: str) -> None:
         self.scripts.append(Script(kind, part.filename or f"part-{index + 1:03d}", part.payload, (PART, index)))
