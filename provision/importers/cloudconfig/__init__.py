@@ -41,8 +41,6 @@ UNSUPPORTED: dict[str, str] = {
     "manage_etc_hosts": "write /etc/hosts with write_files",
     "preserve_hostname": "no equivalent",
     "swap": "swap files are not supported; use a swap partition (fs_setup filesystem: swap)",
-    "merge_how": "cloud-init's merging of parts is not supported",
-    "merge_type": "cloud-init's merging of parts is not supported",
 }
 
 # Keys translated by the package; the value names the function that does it.
@@ -61,7 +59,11 @@ HANDLED = {
     "runcmd": commands.translate_runcmd,
     "bootcmd": commands.translate_bootcmd,
     "mounts": storage.translate_mounts,
+    # How this part merges with other user-data parts (provision.importers.userdata): nothing to translate.
+    "merge_how": lambda ctx, value, where: None,
+    "merge_type": lambda ctx, value, where: None,
     "mount_default_fields": storage.note_mount_defaults,
+    "device_aliases": storage.note_device_aliases,
     "disk_setup": storage.translate_disk_setup,
     "fs_setup": storage.translate_fs_setup,
 }
