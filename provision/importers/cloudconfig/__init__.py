@@ -40,6 +40,8 @@ UNSUPPORTED: dict[str, str] = {
     "ca_certs": "write certificates with write_files",
     "manage_etc_hosts": "write /etc/hosts with write_files",
     "preserve_hostname": "no equivalent",
+    "network": "network configuration is not translated yet; configure the network in the image or "
+               "with the platform's network config",
     "swap": "swap files are not supported; use a swap partition (fs_setup filesystem: swap)",
 }
 

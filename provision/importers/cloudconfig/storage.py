@@ -31,6 +31,7 @@ from provision.config.dataurl import encode_resource
 from provision.diagnostics import ConfigPath
 from provision.importers.cloudconfig.context import Context
 
+_FS_KEYS = {"label", "filesystem", "device", "partition", "overwrite", "extra_opts", "cmd", "replace_fs"}
 _FORMATS = {"ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs", "vfat": "vfat", "fat": "vfat", "swap": "swap"}
 # cloud-init's DEVICE_NAME_FILTER, widened to the other kernel block device names.
 _KERNEL_NAME = re.compile(
@@ -187,6 +188,9 @@ def translate_disk_setup(ctx: Context, value: Any, where: ConfigPath) -> None:
         if not isinstance(settings, dict):
             ctx.bad("disk settings must be a mapping", source)
             continue
+        for key in settings:
+            if key not in ("table_type", "layout", "overwrite"):
+                ctx.unsupported(f"disk_setup key {key!r}", (*source, key))
         table = str(settings.get("table_type", "mbr")).lower()
         if table != "gpt":
             ctx.warn("provision writes GPT partition tables; this disk gets GPT instead of MBR",
@@ -213,9 +217,11 @@ def translate_fs_setup(ctx: Context, value: Any, where: ConfigPath) -> None:
         if not isinstance(item, dict) or "device" not in item:
             ctx.bad("an fs_setup entry needs a device", source)
             continue
-        for key in ("cmd", "replace_fs"):
-            if key in item:
+        for key in item:
+            if key in ("cmd", "replace_fs") or key not in _FS_KEYS:
                 ctx.unsupported(f"fs_setup {key}", (*source, key))
+        if "cmd" in item:
+            continue  # the command replaces mkfs: provision's own mkfs would make something else
         fmt = _FORMATS.get(str(item.get("filesystem", "")).lower())
         if fmt is None:
             ctx.unsupported(f"filesystem {item.get('filesystem')!r}", (*source, "filesystem"),

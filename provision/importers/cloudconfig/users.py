@@ -85,6 +85,10 @@ def _sudoers(ctx: Context, name: str, rules: Any, where: ConfigPath) -> None:
 
 def _translate_user(ctx: Context, user: dict[str, Any], where: ConfigPath) -> None:
     name = user.get("name")
+    if "snapuser" in user and name is None:
+        ctx.unsupported("a snap user (snapuser)", (*where, "snapuser"),
+                        "Ubuntu Core's snap users are created by snapd; create a local user with a name")
+        return
     if not isinstance(name, str) or not name:
         ctx.bad("a user needs a name", where)
         return
