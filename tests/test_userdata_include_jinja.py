@@ -116,7 +116,7 @@ def test_render_variables_subscripts_filters_and_conditions() -> None:
         ("a\n{{ v1.nothing }}\n", 2, "'v1.nothing' is not defined"),
         ("{% for k in v1 %}\n{% endfor %}\n", 1, "{% for %} is not supported"),
         ("x\n\n{{ v1.region | replace('a', 'b') }}\n", 3, "filter"),
-        ("{% if v1.region %}\nopen\n", 3, "not closed"),
+        ("{% if v1.region %}\nopen\n", 2, "not closed"),
         ("{{ v1.region + 1 }}\n", 1, "unsupported Jinja expression"),
     ],
 )

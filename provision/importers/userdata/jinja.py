@@ -161,6 +161,9 @@ def _condition(expr: str, scope: Mapping[str, Any], line: int) -> bool:
 def render(template: str, instance_data: Mapping[str, Any]) -> str:
     """The rendered body (without the header line); TemplateError for anything unsupported."""
     scope = variables(instance_data)
+    # jinja2 drops the template's final newline; cloud-init adds one back when there was one.
+    final = "\n" if template.endswith("\n") else ""
+    template = template[:-1] if final else template
     out: list[str] = []
     # Each open if: (this branch is taken, some branch already taken, enclosing output on).
     stack: list[tuple[bool, bool, bool]] = []
@@ -185,7 +188,7 @@ def render(template: str, instance_data: Mapping[str, Any]) -> str:
         if leftover in "".join(out):
             raise TemplateError(f"an unclosed Jinja tag {leftover!r}",
                                 template.count("\n", 0, template.find(leftover)) + 1)
-    return "".join(out)
+    return "".join(out) + final
 
 
 def _block(text: str, scope: Mapping[str, Any], line: int, stack: list[tuple[bool, bool, bool]],
