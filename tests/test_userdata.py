@@ -231,3 +231,18 @@ def test_the_script_runner_runs_every_script_and_reports_failures(tmp_path: Path
     assert (tmp_path / "log").read_text() == "first\nsecond\n"
     assert done.returncode == 1
     assert "001-part-001 failed with exit status 3" in done.stderr
+
+
+def test_gzip_of_any_config_is_parsed_as_what_it_holds() -> None:
+    config = b'{"provision": {"version": "1.0.0"}, "storage": {"files": [{"path": "/etc/motd", "mode": 420}]}}'
+    parsed = parse_config(gzip.compress(config), "config.json.gz")
+    assert parsed.kind == "provision" and ok(parsed)["storage"]["files"][0]["path"] == "/etc/motd"
+    assert parse_config(gzip.compress(b"#cloud-config\nhostname: z\n"), "u").kind == "cloud-config"
+
+
+def test_a_config_that_merely_quotes_a_mail_header_is_not_mime() -> None:
+    text = b"#cloud-config\nwrite_files:\n  - path: /etc/mail.txt\n    content: 'MIME-Version: 1.0'\n"
+    yaml = b"variant: provision\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/m\n      contents:\n" \
+           b"        inline: |\n          MIME-Version: 1.0\n"
+    assert parse_config(text, "u").kind == "cloud-config"
+    assert parse_config(yaml, "c.yaml").kind == "human"

@@ -59,15 +59,20 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def is_user_data(data: bytes) -> bool:
     """cloud-init user data that is not a single #cloud-config: a look at the bytes only.
 
-    gzip data counts (it may hold any format); MIME is recognised as cloud-init
-    does, by ``MIME-Version:`` in the first 4 KiB (or a leading Content-Type).
+    gzip data counts (it may hold any format). MIME is a leading header block
+    naming ``MIME-Version:`` (cloud-init looks for it anywhere in the first
+    4 KiB, which would also catch a config that merely quotes a mail header).
     """
     if data[:2] == _GZIP_MAGIC:
         return True
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith(_USER_DATA_PREFIXES) or head.startswith(b"content-type:"):
+    if head.startswith(_USER_DATA_PREFIXES) or head.startswith((b"content-type:", b"mime-version:")):
         return True
-    return not head.startswith(b"#cloud-config") and b"mime-version:" in head
+    if head.startswith(b"#cloud-config"):
+        return False
+    headers = head.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].split(b"\n")
+    return any(line.startswith(b"mime-version:") for line in headers) and all(
+        line[:1] in (b" ", b"\t") or (b" " not in line.partition(b":")[0] and b":" in line) for line in headers)
 
 
 def recognise(document: Document) -> str | None:

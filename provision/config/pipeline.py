@@ -11,7 +11,7 @@ from typing import Any
 
 from provision.config import kinds, versions
 from provision.config.model import Config
-from provision.diagnostics import ConfigPath, Diagnostic, error, has_errors
+from provision.diagnostics import ConfigPath, Diagnostic, Position, error, has_errors
 from provision.errors import ConfigError
 from provision.source.document import Document
 
@@ -159,6 +159,15 @@ def parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None
     from provision.source.loader import load_document
 
     parsed = ParsedConfig(name)
+    if data[:2] == b"\x1f\x8b":
+        # gzip (cloud-init accepts it for any user data): what it holds is parsed as itself.
+        from provision.importers.userdata.mime import UserDataError, gunzip
+
+        try:
+            data = gunzip(data, 1)
+        except UserDataError as exc:
+            parsed.diagnostics.append(error(f"{exc}").at(name, Position(1, 1)))
+            return parsed
     if kinds.is_user_data(data):
         _parse_user_data(data, parsed, instance_data)
         if has_errors(parsed.diagnostics):
