@@ -171,3 +171,15 @@ def test_without_instance_data_a_template_is_refused(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PROVISION_INSTANCE_DATA", str(tmp_path / "absent.json"))
     [diag] = parse_config(b"## template: jinja\n#cloud-config\n", "user-data").diagnostics
     assert diag.is_error and "instance's data" in diag.message and diag.position == (1, 1)
+
+
+def test_positions_survive_conditionals_that_remove_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_instance_data(tmp_path, monkeypatch)
+    text = ("## template: jinja\n#cloud-config\n{% if v1.cloud_name == 'gce' %}\nhostname: gce-host\n"
+            "{% else %}\nhostname: {{ v1.local_hostname }}\n{% endif %}\n{# the users #}\nusers:\n"
+            "  - name: a\n    uid: -5\npackages: [vim]\n")
+    parsed = parse_config(text.encode(), "user-data")
+    lines = text.split("\n")
+    found = {d.message.split(":")[0]: d.position.line for d in parsed.diagnostics if d.position}
+    assert found["must be at least 0"] == lines.index("    uid: -5") + 1
+    assert found["cloud-config key 'packages' is not supported"] == lines.index("packages: [vim]") + 1

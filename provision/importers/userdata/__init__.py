@@ -90,9 +90,17 @@ class _Translation:
     def part_position(self, index: int) -> Position:
         return Position(self.parts[index].line, 1)
 
-    def at_part(self, index: int, line_in_part: int = 1) -> Position:
+    def original_line(self, index: int, line_in_part: int) -> int:
+        """The line of the original document that line ``line_in_part`` of part ``index`` came from."""
         part = self.parts[index]
-        return Position(part.line + line_in_part - 1, 1) if part.exact else Position(part.line, 1)
+        if not part.exact:
+            return part.line
+        if part.line_map:  # a rendered template: output line -> template line
+            line_in_part = part.line_map[min(max(line_in_part, 1), len(part.line_map)) - 1]
+        return part.line + line_in_part - 1
+
+    def at_part(self, index: int, line_in_part: int = 1) -> Position:
+        return Position(self.original_line(index, line_in_part), 1)
 
     def locate(self, path: ConfigPath, want_key: bool) -> Position | None:
         if path[:1] == (PART,) and len(path) >= 2 and isinstance(path[1], int):
@@ -107,7 +115,8 @@ class _Translation:
         pos = doc.locate_key(where) if want_key else doc.locate(where)
         if pos is None or not part.exact:
             return Position(part.line, 1)
-        return Position(pos.line + part.line - 1, pos.column)
+        # A rendered line's column may have moved with the values substituted before it.
+        return Position(self.original_line(index, pos.line), pos.column if not part.line_map else 1)
 
     def problem(self, diag: Diagnostic, index: int, line_in_part: int = 1) -> None:
         """A finding about a part as a whole (no config path), at its line."""
@@ -185,7 +194,7 @@ class _Translation:
         self.merged.add(index, body, mergers)
 
     def jinja(self, part: mime.Part, index: int) -> None:
-        from provision.importers.userdata.jinja import TemplateError, render
+        from provision.importers.userdata.jinja import TemplateError, render_with_lines
 
         if self.instance_data is None:
             self.problem(error(
@@ -196,7 +205,7 @@ class _Translation:
         text = part.payload.decode("utf-8", "replace")
         _, _, body = text.partition("\n")
         try:
-            rendered = render(body, self.instance_data)
+            rendered, line_map = render_with_lines(body, self.instance_data)
         except TemplateError as exc:
             self.problem(error(f"cannot render the Jinja template: {exc}"), index, exc.line + 1)
             return
@@ -206,10 +215,9 @@ class _Translation:
             self.problem(error("the rendered Jinja template is not user data: it must start with "
                                "#cloud-config, #! or another user-data marker"), index, 2)
             return
-        # Rendering keeps lines where it keeps their number (variables only): then positions stay exact.
-        exact = part.exact and rendered.count("\n") == body.count("\n")
-        self.handle(part._replace(content_type=kind, payload=payload,
-                                  line=part.line + 1 if exact else part.line, exact=exact), index)
+        # Each rendered line knows its template line, so positions stay in the original document.
+        self.handle(part._replace(content_type=kind, payload=payload, line=part.line + 1 if part.exact else part.line,
+                                  line_map=tuple(line_map) if part.exact else ()), index)
 
     def script(self, part: mime.Part, index: int, kind: str) -> None:
         self.scripts.append(Script(kind, part.filename or f"part-{index + 1:03d}", part.payload, (PART, index)))

@@ -160,11 +160,17 @@ def _condition(expr: str, scope: Mapping[str, Any], line: int) -> bool:
 
 def render(template: str, instance_data: Mapping[str, Any]) -> str:
     """The rendered body (without the header line); TemplateError for anything unsupported."""
+    return render_with_lines(template, instance_data)[0]
+
+
+def render_with_lines(template: str, instance_data: Mapping[str, Any]) -> tuple[str, list[int]]:
+    """The rendering, and for each of its lines the template line it starts on (for positions)."""
     scope = variables(instance_data)
     # jinja2 drops the template's final newline; cloud-init adds one back when there was one.
     final = "\n" if template.endswith("\n") else ""
     template = template[:-1] if final else template
     out: list[str] = []
+    sources: list[int] = []  # template line of each piece of ``out``
     # Each open if: (this branch is taken, some branch already taken, enclosing output on).
     stack: list[tuple[bool, bool, bool]] = []
     emitting = True
@@ -173,22 +179,37 @@ def render(template: str, instance_data: Mapping[str, Any]) -> str:
         line = template.count("\n", 0, match.start()) + 1
         if emitting:
             out.append(template[pos:match.start()])
+            sources.append(template.count("\n", 0, pos) + 1)
         pos = match.end()
         expr, block = match.group(1), match.group(2)
         if expr is not None:
             if emitting:
                 out.append(_render_value(expr, scope, line))
+                sources.append(-line)  # a value: its newlines (if any) stay on the tag's line
         elif block is not None:
             emitting = _block(block.strip(), scope, line, stack, emitting)
     if stack:
         raise TemplateError("an {% if %} is not closed with {% endif %}", template.count("\n") + 1)
     if emitting:
         out.append(template[pos:])
+        sources.append(template.count("\n", 0, pos) + 1)
+    text = "".join(out)
     for leftover in ("{{", "{%"):
-        if leftover in "".join(out):
+        if leftover in text:
             raise TemplateError(f"an unclosed Jinja tag {leftover!r}",
                                 template.count("\n", 0, template.find(leftover)) + 1)
-    return "".join(out) + final
+    return text + final, _line_map(out, sources)
+
+
+def _line_map(pieces: list[str], sources: list[int]) -> list[int]:
+    """For each output line, the template line it starts on."""
+    first = next((abs(s) for p, s in zip(pieces, sources, strict=True) if p), 1)
+    lines = [first]
+    for piece, source in zip(pieces, sources, strict=True):
+        for k in range(piece.count("\n")):
+            # literal text (source > 0): the line after its k-th newline; a value (-line): the tag's line
+            lines.append(source + k + 1 if source > 0 else -source)
+    return lines
 
 
 def _block(text: str, scope: Mapping[str, Any], line: int, stack: list[tuple[bool, bool, bool]],

@@ -63,6 +63,7 @@ class Part(NamedTuple):
     exact: bool  # payload line n is original line ``line + n``
     headers: dict[str, str]  # lower-case names
     filename: str | None = None
+    line_map: tuple[int, ...] = ()  # rendered templates: payload line n came from line_map[n-1] of the template
 
 
 def type_from_start(payload: bytes, default: str | None = None) -> str | None:
