@@ -246,3 +246,9 @@ def test_a_config_that_merely_quotes_a_mail_header_is_not_mime() -> None:
            b"        inline: |\n          MIME-Version: 1.0\n"
     assert parse_config(text, "u").kind == "cloud-config"
     assert parse_config(yaml, "c.yaml").kind == "human"
+
+
+def test_a_script_part_without_an_interpreter_line_is_refused() -> None:
+    data = mime(({"Content-Type": "text/x-shellscript"}, "echo no shebang\n"))
+    [diag] = parse_config(data, "u").diagnostics
+    assert diag.is_error and "#!" in diag.message and diag.position == (line_of(data, "echo no shebang"), 1)

@@ -220,6 +220,11 @@ class _Translation:
                                   line_map=tuple(line_map) if part.exact else ()), index)
 
     def script(self, part: mime.Part, index: int, kind: str) -> None:
+        if not part.payload.lstrip().startswith(b"#!"):
+            # cloud-init executes the file, which fails with "Exec format error".
+            self.problem(error("a script must start with a #! line (cloud-init executes it directly)",
+                               hint="e.g. #!/bin/sh"), index)
+            return
         self.scripts.append(Script(kind, part.filename or f"part-{index + 1:03d}", part.payload, (PART, index)))
 
     def boothook(self, part: mime.Part, index: int) -> None:
