@@ -212,3 +212,21 @@ def test_cloud_init_per_misuse_is_an_error_at_the_command() -> None:
     [diag] = parsed.diagnostics
     assert diag.is_error and "sometimes" in diag.message and diag.position is not None
     assert diag.position.line == 4
+
+
+def test_binary_yaml_content_as_cloud_init_reads_it_cc_write_files_example3() -> None:
+    # cloud-init doc/module-docs/cc_write_files/example3.yaml: gzip data given as YAML !!binary
+    corpus = Path(__file__).parent / "corpus/cloud-init/module-docs/cc_write_files/example3.yaml"
+    parsed = parse_config(corpus.read_bytes(), "user-data")
+    assert parsed.ok and parsed.spec is not None
+    [entry] = parsed.spec["storage"]["files"]
+    assert entry["path"] == "/usr/bin/hello" and entry["mode"] == 0o755
+    assert contents(entry["contents"]) == b"#!/bin/sh\necho hello world\n"
+
+
+def test_binary_yaml_stays_refused_outside_cloud_config() -> None:
+    parsed = parse_config(b"variant: provision\nversion: 1.0.0\nstorage: !!binary aGVsbG8=\n", "c.yaml")
+    assert not parsed.ok and "unsupported YAML tag" in parsed.diagnostics[0].message
+    bad = translate("write_files:\n  - path: /x\n    content: !!binary |\n      not*base64\n")
+    [diag] = bad.diagnostics
+    assert "not valid base64" in diag.message and diag.position is not None and diag.position.line == 4

@@ -174,7 +174,9 @@ def parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None
             parsed.config = None
         return parsed
     try:
-        doc = _header_only_cloud_config(data, name) or load_document(data, name)
+        # cloud-config may carry write_files content as YAML !!binary, as cloud-init reads it.
+        binary = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"#cloud-config")
+        doc = _header_only_cloud_config(data, name) or load_document(data, name, binary=binary)
     except ConfigError as exc:
         parsed.diagnostics += exc.diagnostics
         return parsed

@@ -165,7 +165,7 @@ class _Translation:
             self.problem(warning("this cloud-config part is empty (only comments): nothing to do"), index)
             return
         try:
-            doc = load_document(part.payload, self.name)
+            doc = load_document(part.payload, self.name, binary=True)
         except ConfigError as exc:
             for diag in exc.diagnostics:
                 line = diag.position.line if diag.position else 1
