@@ -49,6 +49,13 @@ def units(spec: dict[str, Any]) -> dict[str, str]:
     return {u["name"]: u["contents"] for u in spec.get("systemd", {}).get("units", [])}
 
 
+def scripts(spec: dict[str, Any], kind: str = "per-instance") -> dict[str, dict[str, Any]]:
+    """The scripts of one kind by name without the document digest (DOC-NNN-NAME -> NNN-NAME)."""
+    prefix = f"/var/lib/provision/user-data/{kind}/"
+    return {path[len(prefix):].split("-", 1)[1]: entry for path, entry in files(spec).items()
+            if path.startswith(prefix)}
+
+
 def exec_starts(unit: str) -> list[str]:
     return [line.removeprefix("ExecStart=") for line in unit.splitlines() if line.startswith("ExecStart=")]
 
@@ -67,17 +74,15 @@ def test_a_multipart_message_with_cloud_config_script_and_boothook() -> None:
     spec = ok(parsed)
     assert parsed.kind == "user-data"
     assert spec["passwd"]["users"] == [{"name": "alice", "shell": "/bin/bash"}]
-    found = files(spec)
-    script = found["/var/lib/provision/user-data/per-instance/001-setup.sh"]
+    script = scripts(spec)["001-setup.sh"]
     assert contents(script["contents"]) == b"#!/bin/sh\necho hello\n" and script["mode"] == 0o700
-    hook = found["/var/lib/provision/user-data/boothook/001-boothook-003"]
+    hook = scripts(spec, "boothook")["001-boothook-003"]
     assert contents(hook["contents"]) == b"#!/bin/sh\necho early\n"  # the marker line is not part of it
     unit = units(spec)
     once = unit["provision-user-scripts.service"]
     assert "ConditionPathExists=!/var/lib/provision/user-scripts.done" in once
     assert "StandardOutput=journal+console" in once and "WantedBy=multi-user.target" in once
-    assert exec_starts(once) == ['"/var/lib/provision/user-data/run-scripts" '
-                                 '"/var/lib/provision/user-data/per-instance/001-setup.sh"']
+    assert exec_starts(once) == ['"/var/lib/provision/user-data/run-scripts" "/var/lib/provision/user-data/per-instance"']
     boot = unit["provision-boothooks.service"]
     assert "ConditionPathExists" not in boot and "WantedBy=sysinit.target" in boot
     assert "provision-runcmd.service" in unit
@@ -137,7 +142,7 @@ def test_an_unknown_merger_is_an_error_at_the_part() -> None:
 def test_gzip_user_data_and_gzip_base64_parts() -> None:
     whole = gzip.compress(b"#!/bin/sh\necho zipped\n")
     spec = ok(parse_config(whole, "user-data"))
-    assert b"echo zipped" in contents(files(spec)["/var/lib/provision/user-data/per-instance/001-part-001"]["contents"])
+    assert b"echo zipped" in contents(scripts(spec)["001-part-001"]["contents"])
     packed = base64.encodebytes(gzip.compress(b"#cloud-config\nhostname: zipped\n")).decode()
     data = mime(({"Content-Type": "application/x-gzip", "Content-Transfer-Encoding": "base64"}, packed))
     spec = ok(parse_config(data, "user-data"))
@@ -168,9 +173,7 @@ def test_cloud_init_documented_archive_refuses_its_unknown_type_at_the_entry() -
     fixed = text.replace("foo/wark", "text/x-shellscript").replace("This is my payload", "#!/bin/sh")
     spec = ok(parse_config(fixed.encode(), "user-data"))
     assert contents(files(spec)["/etc/hostname"]["contents"]) == b"archived\n"
-    scripts = [p for p in files(spec) if "/per-instance/" in p]
-    assert scripts == ["/var/lib/provision/user-data/per-instance/001-bar",
-                       "/var/lib/provision/user-data/per-instance/002-part-004"]
+    assert sorted(scripts(spec)) == ["001-bar", "002-part-004"]
 
 
 def test_part_handlers_and_unknown_types_are_refused_where_they_are() -> None:
@@ -199,7 +202,7 @@ def test_a_boothook_without_an_interpreter_line_is_refused() -> None:
 def test_per_boot_scripts_run_every_boot() -> None:
     data = mime(({"Content-Type": "text/x-shellscript-per-boot"}, "#!/bin/sh\necho boot\n"))
     unit = units(ok(parse_config(data, "u")))["provision-user-scripts-per-boot.service"]
-    assert "ConditionPathExists" not in unit and "per-boot/001-part-001" in unit
+    assert "ConditionPathExists" not in unit and '"/var/lib/provision/user-data/per-boot"' in unit
 
 
 def test_corrupt_input_is_a_positioned_error_never_a_traceback() -> None:
@@ -220,17 +223,18 @@ def test_the_script_runner_runs_every_script_and_reports_failures(tmp_path: Path
     data = mime(({"Content-Type": "text/x-shellscript"}, f"#!/bin/sh\necho first >> {tmp_path}/log\nexit 3\n"),
                 ({"Content-Type": "text/x-shellscript"}, f"#!/bin/sh\necho second >> {tmp_path}/log\n"))
     spec = ok(parse_config(data, "u"))
-    paths = []
+    root = tmp_path / "root"
     for path, entry in files(spec).items():
-        local = tmp_path / Path(path).name
+        local = root / path.lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(contents(entry["contents"]))
         local.chmod(entry["mode"])
-        if "/per-instance/" in path:
-            paths.append(str(local))
-    done = subprocess.run([str(tmp_path / "run-scripts"), *sorted(paths)], capture_output=True, text=True)
+    runner, directory = exec_starts(units(spec)["provision-user-scripts.service"])[0].replace('"', "").split()
+    done = subprocess.run([str(root / runner.lstrip("/")), str(root / directory.lstrip("/"))],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "LC_COLLATE": "C"})
     assert (tmp_path / "log").read_text() == "first\nsecond\n"
     assert done.returncode == 1
-    assert "001-part-001 failed with exit status 3" in done.stderr
+    assert "-001-part-001 failed with exit status 3" in done.stderr
 
 
 def test_gzip_of_any_config_is_parsed_as_what_it_holds() -> None:

@@ -21,6 +21,7 @@ each of its values came from.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -84,6 +85,8 @@ class _Translation:
         self.scripts: list[Script] = []
         self.includes: list[tuple[str, ConfigPath]] = []
         self.diagnostics: list[Diagnostic] = []
+        # Names this document's scripts apart from an included document's (scripts.add_scripts).
+        self.tag = hashlib.sha256(text.encode()).hexdigest()[:8]
 
     # -- positions ----------------------------------------------------------
 
@@ -308,7 +311,7 @@ def _translate(work: _Translation, doc: Document) -> Imported:
     translate(ctx, work.merged.value)
     v1 = work.instance_data.get("v1") if work.instance_data else None
     instance_id = v1.get("instance_id") if isinstance(v1, dict) else None
-    add_scripts(ctx, work.scripts, str(instance_id) if instance_id is not None else None)
+    add_scripts(ctx, work.scripts, str(instance_id) if instance_id is not None else None, work.tag)
     spec: dict[str, Any] = {"provision": {"version": versions.NEWEST}, **ctx.spec}
     if work.includes:
         spec["provision"]["config"] = {"merge": [{"source": url} for url, _ in work.includes]}

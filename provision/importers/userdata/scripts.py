@@ -14,8 +14,15 @@ cloud-init semantics kept:
   environment as cloud-init sets it. The line after ``#cloud-boothook`` must
   be a ``#!`` line: cloud-init executes the file directly, so does provision.
 
-Each script is written under /var/lib/provision/user-data/ with mode 0700
-(user data may hold secrets); a small runner runs them in order.
+Each script is written under /var/lib/provision/user-data/KIND/ with mode
+0700 (user data may hold secrets), named ``DOC-NNN-NAME``: DOC is a digest of
+the user data it came from, NNN its place there. A small runner runs every
+script of the directory in name order. So an ``#include``d document (a config
+reference, merged into the same spec) adds its scripts next to the
+including document's instead of replacing them: the units it generates are
+the same, byte for byte. Within a document the order is cloud-init's; between
+documents it is the order of their digests (cloud-init runs an include's
+scripts where the include stands).
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ class Script(NamedTuple):
 
 
 _RUNNER = """#!/bin/sh
-# Runs the user-data scripts given as arguments in order. A failing script is
-# reported and the rest still run (cloud-init's semantics); the exit status
-# says whether any failed.
+# Runs the user-data scripts in the directory given, in name order. A failing
+# script is reported and the rest still run (cloud-init's semantics); the
+# exit status says whether any failed.
 failed=""
-for script in "$@"; do
+for script in "$1"/*; do
+    [ -f "$script" ] || continue
     echo "provision: running user-data script ${script##*/}"
     "$script"
     status=$?
@@ -73,7 +81,8 @@ def _safe_name(name: str, index: int) -> str:
     return cleaned or f"part-{index:03d}"
 
 
-def add_scripts(ctx: Context, scripts: list[Script], instance_id: str | None) -> None:
+def add_scripts(ctx: Context, scripts: list[Script], instance_id: str | None, document_tag: str) -> None:
+    """Files and units for ``scripts``; ``document_tag`` keeps names of different documents apart."""
     if not scripts:
         return
     ctx.add(("storage", "files"), {"path": RUNNER, "mode": 0o700, "overwrite": True,
@@ -82,22 +91,16 @@ def add_scripts(ctx: Context, scripts: list[Script], instance_id: str | None) ->
         chosen = [s for s in scripts if s.kind == kind]
         if not chosen:
             continue
-        paths = []
-        used: set[str] = set()
         for index, script in enumerate(chosen, start=1):
-            name = f"{index:03d}-{_safe_name(script.name, index)}"
-            while name in used:
-                name += "_"
-            used.add(name)
-            path = f"{BASE}/{kind}/{name}"
-            paths.append(path)
+            # The number keeps names unique and in order; LC_COLLATE=C in the unit sorts them so.
+            path = f"{BASE}/{kind}/{document_tag}-{index:03d}-{_safe_name(script.name, index)}"
             ctx.add(("storage", "files"), {"path": path, "mode": 0o700, "overwrite": True,
                                            "contents": encode_resource(script.body)}, script.source)
-        text = _unit(kind, description, paths, instance_id)
+        text = _unit(kind, description, f"{BASE}/{kind}", instance_id)
         ctx.add(("systemd", "units"), {"name": unit, "enabled": True, "contents": text}, chosen[0].source)
 
 
-def _unit(kind: str, description: str, paths: list[str], instance_id: str | None) -> str:
+def _unit(kind: str, description: str, directory: str, instance_id: str | None) -> str:
     if kind == "boothook":
         order = ["DefaultDependencies=no", "After=local-fs.target systemd-remount-fs.service",
                  "Before=network-online.target sshd.service ssh.service sysinit.target",
@@ -113,12 +116,12 @@ def _unit(kind: str, description: str, paths: list[str], instance_id: str | None
         "[Unit]", f"Description={description}", *order,
         *([f"ConditionPathExists=!{ONCE_STAMP}"] if once else []),
         "", "[Service]", "Type=oneshot", "RemainAfterExit=yes", "TimeoutStartSec=0",
-        "StandardOutput=journal+console", "StandardError=journal+console",
+        "StandardOutput=journal+console", "StandardError=journal+console", "Environment=LC_COLLATE=C",
         *([f"Environment=INSTANCE_ID={systemd_quote(instance_id)}"] if instance_id and kind == "boothook" else []),
         # The stamp is written before the scripts run, as cloud-init's semaphore:
         # a script that reboots the machine, or fails, is not run a second time.
         *([f'ExecStartPre=/bin/sh -c "mkdir -p /var/lib/provision && touch {ONCE_STAMP}"'] if once else []),
-        "ExecStart=" + " ".join(systemd_quote(p) for p in [RUNNER, *paths]),
+        f"ExecStart={systemd_quote(RUNNER)} {systemd_quote(directory)}",
         "", "[Install]", f"WantedBy={wanted_by}", "",
     ]
     return "\n".join(lines)
