@@ -100,6 +100,13 @@ def add_scripts(ctx: Context, scripts: list[Script], instance_id: str | None, do
         ctx.add(("systemd", "units"), {"name": unit, "enabled": True, "contents": text}, chosen[0].source)
 
 
+def _environment(name: str, value: str) -> str:
+    """One quoted ``Environment=`` assignment: specifiers escaped, but no ``$$`` (not expanded there)."""
+    escaped = (f"{name}={value}".replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("%", "%%"))
+    return f'"{escaped}"'
+
+
 def _unit(kind: str, description: str, directory: str, instance_id: str | None) -> str:
     if kind == "boothook":
         order = ["DefaultDependencies=no", "After=local-fs.target systemd-remount-fs.service",
@@ -117,7 +124,7 @@ def _unit(kind: str, description: str, directory: str, instance_id: str | None) 
         *([f"ConditionPathExists=!{ONCE_STAMP}"] if once else []),
         "", "[Service]", "Type=oneshot", "RemainAfterExit=yes", "TimeoutStartSec=0",
         "StandardOutput=journal+console", "StandardError=journal+console", "Environment=LC_COLLATE=C",
-        *([f"Environment=INSTANCE_ID={systemd_quote(instance_id)}"] if instance_id and kind == "boothook" else []),
+        *([f"Environment={_environment('INSTANCE_ID', instance_id)}"] if instance_id and kind == "boothook" else []),
         # The stamp is written before the scripts run, as cloud-init's semaphore:
         # a script that reboots the machine, or fails, is not run a second time.
         *([f'ExecStartPre=/bin/sh -c "mkdir -p /var/lib/provision && touch {ONCE_STAMP}"'] if once else []),
