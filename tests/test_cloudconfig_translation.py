@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provision.config.pipeline import ParsedConfig, parse_config
 from provision.fetch.resource import decode_data_url
@@ -230,3 +232,19 @@ def test_binary_yaml_stays_refused_outside_cloud_config() -> None:
     bad = translate("write_files:\n  - path: /x\n    content: !!binary |\n      not*base64\n")
     [diag] = bad.diagnostics
     assert "not valid base64" in diag.message and diag.position is not None and diag.position.line == 4
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.lists(st.characters(min_codepoint=32, max_codepoint=0x24FF)
+                        | st.sampled_from(["\t", "\n", "\\", " ", "\\040"]), min_size=1, max_size=12)
+                .map("".join), min_size=1, max_size=4))
+def test_any_mount_point_reads_back_unchanged(names: list[str]) -> None:
+    """Whatever the mount point's characters, util-linux reads back exactly the path we meant."""
+    import tempfile
+
+    from provision.importers.cloudconfig.storage import escape_fstab_field
+
+    targets = ["/mnt/" + name for name in names]
+    data = "".join(f"/dev/vdb\t{escape_fstab_field(t)}\tauto\tdefaults\t0\t0\n" for t in targets).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        assert [e["target"] for e in read_back(data, Path(tmp))] == targets
