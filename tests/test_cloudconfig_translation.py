@@ -248,3 +248,23 @@ def test_any_mount_point_reads_back_unchanged(names: list[str]) -> None:
     data = "".join(f"/dev/vdb\t{escape_fstab_field(t)}\tauto\tdefaults\t0\t0\n" for t in targets).encode()
     with tempfile.TemporaryDirectory() as tmp:
         assert [e["target"] for e in read_back(data, Path(tmp))] == targets
+
+
+def test_fs_setup_default_partition_any_on_a_disk_the_document_partitions() -> None:
+    # cloud-init's default is partition: any, the first partition without a filesystem: on a
+    # disk disk_setup has just partitioned, partition 1 — never the bare disk (that would
+    # destroy the new partition table).
+    spec = spec_of("disk_setup:\n  /dev/vdb: {table_type: gpt, layout: true}\n"
+                   "fs_setup:\n  - {device: /dev/vdb, filesystem: ext4, label: data}\n"
+                   "  - {device: /dev/vdb, filesystem: ext4, partition: auto}\n"
+                   "  - {device: /dev/xvda1, filesystem: xfs}\n")
+    assert [f["device"] for f in spec["storage"]["filesystems"]] == ["/dev/vdb1", "/dev/vdb1", "/dev/xvda1"]
+
+
+def test_fs_setup_default_partition_on_an_unknown_disk_says_what_it_does() -> None:
+    parsed = translate("fs_setup:\n  - device: /dev/vdc\n    filesystem: ext4\n  - {device: /dev/vdd, "
+                       "filesystem: ext4, partition: none}\n")
+    assert parsed.ok and parsed.spec is not None
+    assert [f["device"] for f in parsed.spec["storage"]["filesystems"]] == ["/dev/vdc", "/dev/vdd"]
+    [diag] = parsed.diagnostics
+    assert "whole device /dev/vdc" in diag.message and diag.position is not None and diag.position.line == 3

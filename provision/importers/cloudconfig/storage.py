@@ -203,6 +203,31 @@ def translate_disk_setup(ctx: Context, value: Any, where: ConfigPath) -> None:
                                        "partitions": partitions}, source)
 
 
+_PARTITION_NAME = re.compile(r"^/dev/(x?[shv]d[a-z]+[0-9]+|(nvme[0-9]+n[0-9]+|mmcblk[0-9]+|md[0-9]+|loop[0-9]+)p[0-9]+)$"
+                             r"|-part[0-9]+$")
+
+
+def _first_free_partition(ctx: Context, device: str, where: ConfigPath) -> str | None:
+    """cloud-init's ``partition: any`` (its default) and ``auto``, decided before the disk exists.
+
+    cloud-init looks at the disk when it runs: the first partition without a
+    filesystem, else the bare disk if it has no partitions. A disk this
+    document partitions gets fresh partitions, so that is partition 1; a
+    device that is itself a partition is used as it is; for any other disk
+    the answer depends on what the image has on it, so the whole device is
+    used and the difference said.
+    """
+    disk = ctx.find(("storage", "disks"), "device", device)
+    if disk is not None and disk.get("partitions"):
+        return partition_path(device, 1)
+    if _PARTITION_NAME.search(device):
+        return device
+    ctx.warn(f"the filesystem goes on the whole device {device}; cloud-init would use the disk's first "
+             "partition without a filesystem if the disk has partitions when it runs",
+             where, hint="say which: partition: none (the whole device) or partition: N")
+    return device
+
+
 def _has_partition_suffix(name: Any) -> bool:
     head, dot, tail = str(name).rpartition(".")
     return bool(dot and head and tail.isdigit())
@@ -245,8 +270,15 @@ def translate_fs_setup(ctx: Context, value: Any, where: ConfigPath) -> None:
                 device = numbered
         elif str(partition).lower() == "none":
             pass  # cloud-init: the whole device
-        elif partition in ("auto", "any"):
-            ctx.unsupported(f"partition: {partition}", (*source, "partition"), "give the partition number")
+        elif partition is None and _has_partition_suffix(item["device"]):
+            pass  # NAME.N named the partition
+        elif partition is None or str(partition).lower() in ("auto", "any"):
+            found = _first_free_partition(ctx, device, (*source, "partition") if partition else source)
+            if found is None:
+                continue
+            device = found
+        else:
+            ctx.bad(f"partition must be a number, none, auto or any, not {partition!r}", (*source, "partition"))
             continue
         entry: dict[str, Any] = {"device": device, "format": fmt,
                                  "wipeFilesystem": bool(item.get("overwrite", False))}
