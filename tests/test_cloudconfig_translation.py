@@ -255,10 +255,11 @@ def test_fs_setup_default_partition_any_on_a_disk_the_document_partitions() -> N
     # disk disk_setup has just partitioned, partition 1 — never the bare disk (that would
     # destroy the new partition table).
     spec = spec_of("disk_setup:\n  /dev/vdb: {table_type: gpt, layout: true}\n"
+                   "  nvme1n1: {table_type: gpt, layout: true}\n"
                    "fs_setup:\n  - {device: /dev/vdb, filesystem: ext4, label: data}\n"
-                   "  - {device: /dev/vdb, filesystem: ext4, partition: auto}\n"
+                   "  - {device: nvme1n1, filesystem: ext4, partition: auto}\n"
                    "  - {device: /dev/xvda1, filesystem: xfs}\n")
-    assert [f["device"] for f in spec["storage"]["filesystems"]] == ["/dev/vdb1", "/dev/vdb1", "/dev/xvda1"]
+    assert [f["device"] for f in spec["storage"]["filesystems"]] == ["/dev/vdb1", "/dev/nvme1n1p1", "/dev/xvda1"]
 
 
 def test_fs_setup_default_partition_on_an_unknown_disk_says_what_it_does() -> None:

@@ -268,7 +268,7 @@ def translate_fs_setup(ctx: Context, value: Any, where: ConfigPath) -> None:
                     ctx.unsupported(f"partition {partition} of {device}", (*source, "partition"))
                     continue
                 device = numbered
-        elif str(partition).lower() == "none":
+        elif isinstance(partition, str) and partition.lower() == "none":
             pass  # cloud-init: the whole device
         elif partition is None and _has_partition_suffix(item["device"]):
             pass  # NAME.N named the partition
