@@ -127,6 +127,7 @@ def _parse_imported(doc: Document, parsed: ParsedConfig, kind: str) -> None:
         pos = None
         if source is not None:
             pos = doc.locate_key(source) if at_key else doc.locate(source)
+            diag = diag._replace(path=source)  # named as the user wrote it, as transpile names it
         parsed.diagnostics.append(diag.at(doc.name, pos))
     parsed.spec, parsed.config = imported.spec, config
 
@@ -146,6 +147,8 @@ def _parse_user_data(data: bytes, parsed: ParsedConfig, instance_data: Mapping[s
         pos = None
         if source is not None:
             pos = doc.locate_key(source) if at_key else doc.locate(source)
+            if source[:1] != ("<part>",):  # a cloud-config path, named as the user wrote it
+                diag = diag._replace(path=source)
         parsed.diagnostics.append(diag.at(doc.name, pos))
     parsed.spec, parsed.config = imported.spec, config
 
