@@ -256,3 +256,24 @@ def test_a_script_part_without_an_interpreter_line_is_refused() -> None:
     data = mime(({"Content-Type": "text/x-shellscript"}, "echo no shebang\n"))
     [diag] = parse_config(data, "u").diagnostics
     assert diag.is_error and "#!" in diag.message and diag.position == (line_of(data, "echo no shebang"), 1)
+
+
+def test_crafted_nesting_is_a_positioned_error_not_a_crash() -> None:
+    inner = b"#cloud-config\nhostname: deep\n"
+    for level in range(40):  # MIME in MIME, each with its own boundary
+        inner = (f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b{level}"\n\n--b{level}\n'
+                 .encode() + inner + f"\n--b{level}--\n".encode())
+    parsed = parse_config(inner, "u")
+    assert not parsed.ok and "nested more than" in parsed.diagnostics[0].message
+    template = "#cloud-config\nhostname: deep\n"
+    for _ in range(40):  # templates rendering templates (the header line marks the next level)
+        template = "## template: jinja\n" + template
+    parsed = parse_config(template.encode(), "u", instance_data={"v1": {}})
+    assert not parsed.ok and "nested more than" in parsed.diagnostics[0].message
+    assert parsed.diagnostics[0].position is not None
+
+
+def test_user_data_is_held_to_the_config_size_limit() -> None:
+    big = b"#!/bin/sh\n" + b"# padding\n" * (2 << 20)  # 20 MiB
+    parsed = parse_config(gzip.compress(big), "u")
+    assert not parsed.ok and "larger than 16 MiB" in parsed.diagnostics[0].message

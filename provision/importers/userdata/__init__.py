@@ -46,6 +46,8 @@ from provision.source.document import Document
 INSTANCE_DATA_FILE = "/run/provision/instance-data.json"
 INSTANCE_DATA_ENV = "PROVISION_INSTANCE_DATA"
 PART = "<part>"  # config paths ("<part>", n) name part n as a whole
+# Archives in archives, templates rendering templates: a crafted document could nest without end.
+MAX_NESTING = 8
 
 _SCRIPT_KINDS = {
     "text/x-shellscript": "per-instance",
@@ -87,6 +89,7 @@ class _Translation:
         self.diagnostics: list[Diagnostic] = []
         # Names this document's scripts apart from an included document's (scripts.add_scripts).
         self.tag = hashlib.sha256(text.encode()).hexdigest()[:8]
+        self.depth = 0  # archives and templates being unpacked right now
 
     # -- positions ----------------------------------------------------------
 
@@ -136,6 +139,9 @@ class _Translation:
         else:
             self.parts[index] = part
         kind = part.content_type
+        if self.depth > MAX_NESTING:
+            self.problem(error(f"archives or templates nested more than {MAX_NESTING} deep"), index)
+            return
         if kind == "text/cloud-config":
             self.cloud_config(part, index)
         elif kind == "text/jinja2":
@@ -158,6 +164,14 @@ class _Translation:
                                     "text/jinja2 and gzip-compressed parts"), index)
         if fresh and part.headers.get("launch-index") is not None:
             self.problem(warning("Launch-Index is not supported: the part applies to every instance"), index)
+
+    def nested(self, part: mime.Part, index: int | None = None) -> None:
+        """Handle a part found inside another (an archive entry, a rendered template)."""
+        self.depth += 1
+        try:
+            self.handle(part, index)
+        finally:
+            self.depth -= 1
 
     def cloud_config(self, part: mime.Part, index: int) -> None:
         from provision.source.loader import load_document
@@ -219,7 +233,7 @@ class _Translation:
                                "#cloud-config, #! or another user-data marker"), index, 2)
             return
         # Each rendered line knows its template line, so positions stay in the original document.
-        self.handle(part._replace(content_type=kind, payload=payload, line=part.line + 1 if part.exact else part.line,
+        self.nested(part._replace(content_type=kind, payload=payload, line=part.line + 1 if part.exact else part.line,
                                   line_map=tuple(line_map) if part.exact else ()), index)
 
     def script(self, part: mime.Part, index: int, kind: str) -> None:
@@ -275,7 +289,7 @@ class _Translation:
             payload = content if isinstance(content, bytes) else str(content).encode()
             kind = str(entry.get("type") or mime.type_from_start(payload, "text/cloud-config")).lower()
             headers = {str(k).lower(): str(v) for k, v in entry.items() if k not in ("content", "type")}
-            self.handle(mime.Part(kind, payload, line, False, headers, entry.get("filename")))
+            self.nested(mime.Part(kind, payload, line, False, headers, entry.get("filename")))
 
 
 def to_spec(data: bytes, name: str, instance_data: Mapping[str, Any] | None = None) -> tuple[Imported, Document]:
@@ -289,6 +303,12 @@ def to_spec(data: bytes, name: str, instance_data: Mapping[str, Any] | None = No
         except mime.UserDataError as exc:
             doc = Document(name, "", None, "yaml")
             return Imported(None, [error(str(exc)).at(name, Position(1, 1))]), doc
+    from provision.source.loader import MAX_CONFIG_BYTES
+
+    if len(data) > MAX_CONFIG_BYTES:  # after gunzip too: the limit is on what is parsed
+        doc = Document(name, "", None, "yaml")
+        return Imported(None, [error(f"user data is larger than {MAX_CONFIG_BYTES >> 20} MiB").at(
+            name, Position(1, 1))]), doc
     text = data.decode("utf-8", "replace")
     work = _Translation(name, text, instance_data)
     doc = Document(name, text, None, "yaml", work.locate)

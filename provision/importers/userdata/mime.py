@@ -46,6 +46,8 @@ NOT_MULTIPART = "text/x-not-multipart"
 GZIP_MAGIC = b"\x1f\x8b"
 # Decompressed user data is held to the config size limit: a gzip bomb is an error, not an OOM.
 MAX_DECOMPRESSED = 32 << 20
+# Multiparts inside multiparts: real user data nests one or two deep; this stops a crafted one early.
+MAX_NESTING = 16
 
 
 class UserDataError(ValueError):
@@ -155,14 +157,16 @@ def _filename(headers: dict[str, str]) -> str | None:
     return params.get("filename")
 
 
-def _message(lines: list[bytes], start: int, end: int) -> list[Part]:
+def _message(lines: list[bytes], start: int, end: int, depth: int = 0) -> list[Part]:
     headers, body = _headers(lines, start, end)
     kind, params = content_type(headers.get("content-type", "text/plain"))
     if kind.startswith("multipart/"):
         boundary = params.get("boundary")
         if not boundary:
             raise UserDataError(f"{kind} without a boundary parameter", start + 1)
-        return _multipart(lines, body, end, boundary.encode(), start + 1)
+        if depth >= MAX_NESTING:
+            raise UserDataError(f"multipart messages nested more than {MAX_NESTING} deep", start + 1)
+        return _multipart(lines, body, end, boundary.encode(), start + 1, depth + 1)
     payload_lines = lines[body:end]
     payload = b"\n".join(payload_lines)
     exact = True
@@ -183,7 +187,7 @@ def _message(lines: list[bytes], start: int, end: int) -> list[Part]:
     return [_typed(Part(kind, payload, line, exact, headers, _filename(headers)))]
 
 
-def _multipart(lines: list[bytes], start: int, end: int, boundary: bytes, line: int) -> list[Part]:
+def _multipart(lines: list[bytes], start: int, end: int, boundary: bytes, line: int, depth: int) -> list[Part]:
     delimiter, closing = b"--" + boundary, b"--" + boundary + b"--"
     cuts: list[int] = []
     closed = False
@@ -204,5 +208,5 @@ def _multipart(lines: list[bytes], start: int, end: int, boundary: bytes, line: 
         # The line break before a boundary belongs to the boundary (RFC 2046), which
         # joining the lines between the two already leaves out.
         if b > a + 1:
-            parts += _message(lines, a + 1, b)
+            parts += _message(lines, a + 1, b, depth)
     return parts
