@@ -60,3 +60,25 @@ def test_parts_types_payloads_and_lines_match(message: tuple[bytes, list[tuple[s
             assert lines[part.line - 1: part.line - 1 + len(body_lines)] == body_lines
         else:
             assert lines[part.line - 1].lower().startswith("content-type:")
+
+
+SAMPLE = (b'Content-Type: multipart/mixed; boundary="b"\nMIME-Version: 1.0\n\n--b\n'
+          b"Content-Type: text/cloud-config\nMerge-Type: list(append)+dict(recurse_array)+str()\n\n"
+          b"#cloud-config\nruncmd: [a]\nmounts:\n  - [sdb.1, /data]\n--b\n"
+          b"Content-Type: text/x-shellscript\nContent-Transfer-Encoding: base64\n\nIyEvYmluL3NoCmVjaG8gaGkK\n--b\n"
+          b"Content-Type: text/cloud-config-archive\n\n- {type: text/cloud-boothook, content: \"#cloud-boothook\\n#!/bin/sh\"}\n"
+          b"--b\nContent-Type: text/jinja2\n\n## template: jinja\n#cloud-config\nhostname: {{ v1.h }}\n--b--\n")
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, len(SAMPLE)), st.integers(0, 8), st.binary(max_size=6)), max_size=4))
+def test_damaged_user_data_never_raises(edits: list[tuple[int, int, bytes]]) -> None:
+    """Cut and spliced user data: diagnostics with positions, never an exception."""
+    from provision.config.pipeline import parse_config
+
+    data = SAMPLE
+    for at, cut, insert in edits:
+        data = data[:at] + insert + data[at + cut:]
+    parsed = parse_config(data, "user-data", instance_data={"v1": {"h": "x"}})
+    assert all(d.position is not None for d in parsed.diagnostics if d.is_error), parsed.diagnostics
+    assert parsed.ok or any(d.is_error for d in parsed.diagnostics)
