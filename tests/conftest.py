@@ -89,3 +89,14 @@ def allow_non_loopback() -> None:
 
 # --- disks: loop-device fixtures (see tests/disk_fixtures.py) -----------------
 from disk_fixtures import disk_env, loop_factory  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _no_platform_credentials_between_tests() -> Iterator[None]:
+    """acquire_config activates the platform's object-store credentials for the process;
+    one test's (pointing at its own, stopped stand-in) must not leak into the next."""
+    from provision.fetch import cloudauth
+
+    cloudauth.activate(None)
+    yield
+    cloudauth.activate(None)

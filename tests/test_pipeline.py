@@ -71,15 +71,18 @@ def test_yaml_positions() -> None:
 @pytest.mark.parametrize(
     ("payload", "words"),
     [
-        (b"#!/bin/sh\necho hi\n", "shell-script"),
-        (b"Content-Type: multipart/mixed; boundary=x\n\n--x\n", "MIME multipart"),
-        (b"#include https://example.com/x\n", "#include"),
+        (b"#part-handler\ndef list_types():\n    return []\n", "part handlers are Python code"),
+        (b"#upstart-job\ndescription 'x'\n", "upstart is gone"),
+        (b"Content-Type: multipart/mixed; boundary=x\nMIME-Version: 1.0\n\n--x\n"
+         b"Content-Type: text/x-unknown\n\nhello\n--x--\n", "text/x-unknown"),
+        (b"#include ftp://example.com/x\n", "not a URL provision can fetch"),
     ],
 )
-def test_other_user_data_formats_are_refused_clearly(payload: bytes, words: str) -> None:
+def test_user_data_provision_cannot_honour_is_refused_clearly(payload: bytes, words: str) -> None:
+    # The user-data formats themselves are translated (tests/test_userdata*.py); these parts are not.
     parsed = parse_config(payload, "user-data")
-    assert not parsed.ok
-    assert words in parsed.diagnostics[0].message and "not supported" in parsed.diagnostics[0].message
+    assert not parsed.ok and parsed.kind == "user-data"
+    assert words in parsed.diagnostics[0].message and parsed.diagnostics[0].position is not None
 
 
 def test_unrecognised_document() -> None:

@@ -169,6 +169,9 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     context = Context(settings)
     outcome = acquire_config(settings, offline=args.offline, context=context)
+    if outcome.extras:  # names and sizes only: they may hold secrets
+        kept = ", ".join(f"{name} ({len(data)} bytes)" for name, data in outcome.extras.items())
+        print(f"provision fetch: the platform also provided {kept}", file=sys.stderr)
     if outcome.status == "none" or (outcome.status == "config" and outcome.data is None):
         print(f"provision fetch: platform {outcome.platform} provides no config: "
               f"{outcome.source}", file=sys.stderr)
@@ -182,7 +185,12 @@ def main(args: argparse.Namespace) -> int:
             return 1
         if not (args.offline and references_need_network(parsed.spec)):
             spec = resolve_references(parsed, context.client).spec
-            return _emit(spec, args)
+            from provision.boot.imageconfig import with_base_configs
+
+            def report(line: str) -> None:
+                print(f"provision fetch: {line}", file=sys.stderr)
+
+            return _emit(with_base_configs(settings, outcome.platform, spec, report), args)
         write_neednet_flag(settings, "the config references other configs over the network")
     print(f"provision fetch: needs the network: {outcome.source} "
           f"(flag written to {settings.neednet_flag})", file=sys.stderr)

@@ -8,7 +8,7 @@ again with the network up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,10 +21,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Found:
-    """The platform gave us config bytes (already decoded)."""
+    """The platform gave us config bytes (already decoded).
+
+    ``extras``: what else the platform handed over next to the user data,
+    raw, by cloud-init's names (``meta-data``, ``vendor-data``,
+    ``network-config``); kept in the run directory for whoever renders them.
+    """
 
     data: bytes
     source: str  # human-readable origin, never containing the data
+    extras: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

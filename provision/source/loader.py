@@ -111,13 +111,18 @@ def read_regular_file(path: str, limit: int) -> bytes:
         return stream.read(limit)
 
 
-def load_document(data: bytes, name: str) -> Document:
-    """Parse a config's bytes; raises ConfigError (positioned) for anything invalid."""
+def load_document(data: bytes, name: str, binary: bool = False) -> Document:
+    """Parse a config's bytes; raises ConfigError (positioned) for anything invalid.
+
+    ``binary``: YAML's ``!!binary`` is read as bytes (for cloud-config, whose
+    write_files content may be given so); otherwise it is refused like any
+    non-core tag.
+    """
     text = _decode(data, name)
     if not text.strip():
         raise located(name, _START, "config is empty", _EMPTY_HINT)
     if text.lstrip()[0] not in "{[":
-        return _load_yaml(text, name)
+        return _load_yaml(text, name, binary)
     try:
         return _load_json(text, name)
     except _JsonSyntaxError as exc:
@@ -127,7 +132,7 @@ def load_document(data: bytes, name: str) -> Document:
         from provision.source.yaml_loader import YamlSyntaxError
 
         try:
-            return _load_yaml(text, name)
+            return _load_yaml(text, name, binary)
         except YamlSyntaxError:  # neither JSON nor YAML: the JSON error says more
             raise exc from None
 
@@ -327,10 +332,10 @@ def _backslashes_before(text: str, index: int) -> int:
 # -- YAML ----------------------------------------------------------------------
 
 
-def _load_yaml(text: str, name: str) -> Document:
+def _load_yaml(text: str, name: str, binary: bool = False) -> Document:
     from provision.source.yaml_loader import load_yaml, mark_position
 
-    loaded = load_yaml(text, name, MAX_DEPTH, MAX_ALIAS_EXPANSION)
+    loaded = load_yaml(text, name, MAX_DEPTH, MAX_ALIAS_EXPANSION, binary)
     if loaded is None:
         raise located(name, _START, "config is empty", _EMPTY_HINT)
     value, root = loaded
