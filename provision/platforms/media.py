@@ -34,6 +34,32 @@ def read_from_filesystem(device: str, path: str) -> bytes | None:
     raise FetchError(f"cannot mount {device} (filesystem {fstype or 'unknown'})")
 
 
+def read_files_from_filesystem(device: str, paths: list[str]) -> dict[str, bytes | None]:
+    """Several files from one filesystem (one mount); None for each file that is absent."""
+    try:
+        return _read_mounted_many(device, paths)
+    except CommandError as exc:
+        log.info("mounting %s failed (%s); reading it without the kernel", device, exc)
+    return {path: read_from_filesystem(device, path) for path in paths}
+
+
+def _read_mounted_many(device: str, paths: list[str]) -> dict[str, bytes | None]:
+    with tempfile.TemporaryDirectory(prefix="provision-media-") as mountpoint:
+        run("mount", ["-o", "ro", "-t", FS_TYPES, device, mountpoint], timeout=60)
+        try:
+            found: dict[str, bytes | None] = {}
+            for path in paths:
+                try:
+                    found[path] = Path(mountpoint, path.lstrip("/")).read_bytes()
+                except (FileNotFoundError, NotADirectoryError):
+                    found[path] = None
+                except OSError as exc:
+                    raise FetchError(f"{device}: cannot read {path}: {exc.strerror}") from None
+            return found
+        finally:
+            run("umount", [mountpoint], check=False, timeout=60)
+
+
 def _read_mounted(device: str, path: str) -> bytes | None:
     with tempfile.TemporaryDirectory(prefix="provision-media-") as mountpoint:
         run("mount", ["-o", "ro", "-t", FS_TYPES, device, mountpoint], timeout=60)
