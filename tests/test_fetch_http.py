@@ -529,3 +529,22 @@ def test_a_body_cut_by_the_time_limit_is_never_taken_for_the_whole_body(server: 
     finally:
         thread.join(5)
         listener.close()
+
+
+def test_first_hop_only_headers_follow_no_redirect() -> None:
+    """A config's httpHeaders are erased on every redirect, same origin too (Ignition's rule)."""
+    with LoopbackHTTPServer() as origin:
+        origin.route("/final", Reply(body=b"ok"))
+        origin.route("/same", Reply(302, headers={"Location": origin.url("/final")}))
+        http = HttpClient(deadline=5)
+        got = http.get(origin.url("/same"), {"X-Custom-Token": "c0nf1g-h34d3r"}, headers_first_hop_only=True)
+        assert got.body == b"ok"
+        streamed = http.get(origin.url("/same"), {"X-Custom-Token": "c0nf1g-h34d3r"}, stream=True,
+                            headers_first_hop_only=True)
+        with streamed:
+            assert b"".join(streamed.iter_chunks(1024)) == b"ok"
+    [first, _] = origin.requests_for("/same")
+    assert first.headers.get("X-Custom-Token") == "c0nf1g-h34d3r"
+    for moved in origin.requests_for("/final"):
+        assert moved.headers.get("X-Custom-Token") is None
+        assert moved.headers.get("User-Agent", "").startswith("provision/")

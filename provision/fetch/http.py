@@ -28,6 +28,7 @@ import os
 import random
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -109,9 +110,10 @@ class StreamedResponse(Response):
     def __init__(
         self, client: HttpClient, method: str, headers_sent: Mapping[str, str],
         raw: requests.Response, total: _Budget, watchdog: Watchdog,
-        retry_statuses: frozenset[int] = frozenset(),
+        retry_statuses: frozenset[int] = frozenset(), private: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(raw.url or "", raw.status_code, raw.headers)
+        self._private = private
         self._watchdog = watchdog
         self._retry_statuses = retry_statuses
         self._client = client
@@ -216,7 +218,7 @@ class StreamedResponse(Response):
                 headers["If-Range"] = validator
         raw = self._client._send(
             self._method, self.url, headers, None, self._retry_statuses, budget, self._total,
-            self._watchdog, first_attempt=attempt + 1,
+            self._watchdog, first_attempt=attempt + 1, private=self._private,
         )
         _arm_for_body(self._watchdog, self._total)
         self.url = raw.url or self.url
@@ -420,21 +422,30 @@ class HttpClient:
     def get(
         self, url: str, headers: Mapping[str, str] | None = None, *, stream: Literal[False] = False,
         retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+        headers_first_hop_only: bool = False,
     ) -> Response: ...
 
     @overload
     def get(
         self, url: str, headers: Mapping[str, str] | None = None, *, stream: Literal[True],
         retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+        headers_first_hop_only: bool = False,
     ) -> StreamedResponse: ...
 
     def get(
         self, url: str, headers: Mapping[str, str] | None = None, *, stream: bool = False,
         retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+        headers_first_hop_only: bool = False,
     ) -> Response:
         """GET ``url``. 404 returns a response with ``found`` false unless ``not_found_ok`` is false
-        (then :class:`NotFoundError`). ``limit`` caps a non-streamed body's size."""
-        return self._request("GET", url, headers, None, frozenset(retry_statuses), not_found_ok, stream, limit)
+        (then :class:`NotFoundError`). ``limit`` caps a non-streamed body's size.
+
+        ``headers`` follow a redirect to the same origin only; with
+        ``headers_first_hop_only`` (a config's httpHeaders, as Ignition does)
+        they follow no redirect at all."""
+        private = frozenset(h.lower() for h in headers or {}) if headers_first_hop_only else frozenset()
+        return self._request("GET", url, headers, None, frozenset(retry_statuses), not_found_ok, stream,
+                             limit, private)
 
     def put(
         self, url: str, headers: Mapping[str, str] | None = None, *, data: bytes = b"",
@@ -448,6 +459,7 @@ class HttpClient:
     def _request(
         self, method: str, url: str, headers: Mapping[str, str] | None, data: bytes | None,
         retry_statuses: frozenset[int], not_found_ok: bool, stream: bool, limit: int | None,
+        private: frozenset[str] = frozenset(),
     ) -> Response:
         sent = {
             "User-Agent": self.settings.user_agent,
@@ -460,16 +472,17 @@ class HttpClient:
         total = _Budget(s.clock, s.total_timeout, s.total_timeout_name)
         watchdog = Watchdog()
         try:
-            raw = self._send(method, url, sent, data, retry_statuses, deadline, total, watchdog)
+            raw = self._send(method, url, sent, data, retry_statuses, deadline, total, watchdog,
+                             private=private)
             if raw.status_code == 404 and not not_found_ok:
                 raw.close()
                 raise NotFoundError(method, url, 404, raw.reason or "Not Found", raw.headers)
             if stream:
                 _arm_for_body(watchdog, total)
-                return StreamedResponse(self, method, sent, raw, total, watchdog, retry_statuses)
+                return StreamedResponse(self, method, sent, raw, total, watchdog, retry_statuses, private)
             _arm_for_body(watchdog, total, deadline)
             raw, body = self._read_body(
-                method, url, sent, data, retry_statuses, raw, deadline, total, limit, watchdog)
+                method, url, sent, data, retry_statuses, raw, deadline, total, limit, watchdog, private)
         except BaseException:
             watchdog.release()
             raise
@@ -479,7 +492,7 @@ class HttpClient:
     def _read_body(
         self, method: str, url: str, sent: Mapping[str, str], data: bytes | None,
         retry_statuses: frozenset[int], raw: requests.Response, deadline: _Budget, total: _Budget,
-        limit: int | None, watchdog: Watchdog,
+        limit: int | None, watchdog: Watchdog, private: frozenset[str],
     ) -> tuple[requests.Response, bytes]:
         """Read a small body whole; a broken body means the whole request is retried."""
         import urllib3.exceptions
@@ -498,13 +511,13 @@ class HttpClient:
             self._wait_before_retry(method, url, attempt, None, problem, deadline, total)
             attempt += 1
             raw = self._send(method, url, sent, data, retry_statuses, deadline, total, watchdog,
-                             first_attempt=attempt)
+                             first_attempt=attempt, private=private)
             _arm_for_body(watchdog, total, deadline)
 
     def _send(
         self, method: str, url: str, headers: Mapping[str, str], data: bytes | None,
         retry_statuses: frozenset[int], deadline: _Budget, total: _Budget, watchdog: Watchdog, *,
-        first_attempt: int = 1,
+        first_attempt: int = 1, private: frozenset[str] = frozenset(),
     ) -> requests.Response:
         """One request, retried until a final status; returns 200/204/206/404 responses.
 
@@ -527,6 +540,7 @@ class HttpClient:
                 connect_t, read_t = max(min(connect_t, left), 0.001), max(min(read_t, left), 0.001)
             retry_after: float | None = None
             _arm_for_headers(watchdog, self.settings.response_header_timeout, deadline, total)
+            session.dropped_on_redirect.names = private  # type: ignore[attr-defined]
             try:
                 with watchdog.current():
                     raw = session.request(
@@ -647,11 +661,18 @@ def _new_session() -> requests.Session:
     import requests
 
     class SameOriginHeadersSession(requests.Session):
+        # Headers the current request must not carry past any redirect (a
+        # config's httpHeaders, as Ignition erases them); per thread because a
+        # session may serve several threads.
+        dropped_on_redirect = threading.local()
+
         def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
-            if _origin(prepared_request.url or "") != _origin(response.request.url or ""):
-                for name in list(prepared_request.headers):
-                    if name.lower() not in _HEADERS_FOR_ANY_ORIGIN:
-                        del prepared_request.headers[name]
+            always: frozenset[str] = getattr(self.dropped_on_redirect, "names", frozenset())
+            other_origin = _origin(prepared_request.url or "") != _origin(response.request.url or "")
+            for name in list(prepared_request.headers):
+                lower = name.lower()
+                if lower in always or (other_origin and lower not in _HEADERS_FOR_ANY_ORIGIN):
+                    del prepared_request.headers[name]
             super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
 
     session = SameOriginHeadersSession()

@@ -174,7 +174,7 @@ def _open_source(
             with_identity = _azure_blob_with_identity(source, headers, credentials, client)
             if with_identity is not None:
                 return with_identity.iter_chunks(chunk_size), with_identity.close
-        response = client.get(source, headers, stream=True, not_found_ok=False)
+        response = client.get(source, headers, stream=True, not_found_ok=False, headers_first_hop_only=True)
         return response.iter_chunks(chunk_size), response.close
     if scheme == "tftp":
         from provision.fetch.tftp import tftp_chunks
