@@ -61,3 +61,27 @@ def test_aws_boot_gives_the_key_pair_to_the_default_user_and_writes_attributes(t
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     record = json.loads((root / "etc/.provision/result.json").read_text())
     assert record["instance_id"] == "i-0123456789abcdef0"
+
+
+def test_nocloud_meta_data_public_keys_and_hostname(tmp_path: Path) -> None:
+    from tests.standins.systree import make_sys_root
+
+    sys_root = make_sys_root(tmp_path / "sys")
+    seed = sys_root / "seed"
+    seed.mkdir()
+    (seed / "user-data").write_bytes(b"#cloud-config\nusers: [default]\n")
+    (seed / "meta-data").write_text(f"instance-id: iid-local01\nlocal-hostname: seeded.example\n"
+                                    f"public-keys:\n  - {KEY}\n")
+    root = make_debian_root(tmp_path / "root")
+    (root / "etc/provision").mkdir()
+    (root / "etc/provision/image.json").write_text('{"default_user": {"name": "debian"}}')
+    argv = [sys.executable, "-m", "provision", "run", "--root", str(root),
+            "--run-dir", str(tmp_path / "run/provision"), "--cmdline", "ds=nocloud;s=file:///seed/"]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000", "PROVISION_SYS_ROOT": str(sys_root)}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert KEY in (root / "home/debian/.ssh/authorized_keys.d/provision").read_text()
+    assert (root / "etc/hostname").read_text() == "seeded\n"
+    attributes = (tmp_path / "run/metadata/provision").read_text()
+    assert "PROVISION_INSTANCE_ID=iid-local01\n" in attributes
+    assert "PROVISION_HOSTNAME=seeded.example\n" in attributes
