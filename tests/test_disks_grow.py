@@ -129,3 +129,29 @@ def test_mount_of_reads_escaped_mount_points(tmp_path: Path) -> None:
     found = mount_of(Path("/mnt/my disk"), info)
     assert found is not None and (found.device, found.fstype) == ("/dev/vda1", "ext4")
     assert mount_of(Path("/mnt"), info) is None
+
+
+@pytest.mark.skipif(shutil.which("pvcreate") is None, reason="lvm2 is not installed")
+def test_lvm_physical_volume_grows_with_its_partition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    image = tmp_path / "disk.img"
+    env_dir = tmp_path / "lvm"
+    env_dir.mkdir()
+    # A private LVM system directory: no devices file or cache of the host's volumes.
+    monkeypatch.setenv("LVM_SYSTEM_DIR", str(env_dir))
+    (env_dir / "lvm.conf").write_text('devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 }\n'
+                                      'global { use_lvmetad = 0 }\n')
+    with attached(image, 200) as device:
+        sh("sfdisk", device, input=b"label: gpt\n,64M,L\n")
+        sh("partx", "-u", device, check=False)
+        part = f"{device}p1"
+        sh("pvcreate", "-q", "-y", part)
+
+        def pv_size() -> int:
+            out = sh("pvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "pv_size", part).stdout
+            return int(out.strip())
+
+        before = pv_size()
+        result = grow(part, None)
+        assert result.partition_grown and result.contents == "LVM2_member"
+        assert pv_size() > before * 2.5
+        sh("pvremove", "-q", "-y", part, check=False)
