@@ -162,3 +162,15 @@ def test_cloud_config_phone_home_posts_the_host_keys_and_instance_id(tmp_path: P
     form = {k: v[0] for k, v in parse_qs(post.body.decode()).items()}
     assert form == {"pub_key_ed25519": "ssh-ed25519 AAAAhostkey root@image", "pub_key_rsa": "N/A",
                     "instance_id": "83679162-aa", "hostname": "web-1"}
+
+
+def test_health_document_escapes_the_description() -> None:
+    from xml.etree import ElementTree
+
+    from provision.instance.report import health_document
+
+    body = health_document("1", "c<1>", "i&2", False, "cause: <bad> & " + "x" * 600)
+    root = ElementTree.fromstring(body)
+    assert root.findtext("Container/ContainerId") == "c<1>"
+    description = root.findtext("Container/RoleInstanceList/Role/Health/Details/Description")
+    assert description is not None and description.startswith("cause: <bad> & ") and len(description) == 512

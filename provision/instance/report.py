@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-from xml.sax.saxutils import escape
 
 from provision.errors import ProvisionError
 from provision.instance.data import InstanceData
@@ -69,6 +68,11 @@ _DETAILS = """
             <SubStatus>ProvisioningFailed</SubStatus>
             <Description>{description}</Description>
           </Details>"""
+
+
+def escape(text: str) -> str:
+    """XML character data (xml.sax is not in the initramfs's standard library)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _goal_state(client: HttpClient, base: str) -> tuple[str, str, str]:
