@@ -54,7 +54,9 @@ def _shadow_entry(db: AccountDatabase, user: UserIntent, defaults: AccountDefaul
     row = db.table("passwd").get(user.name)
     if row is None or not db.has("shadow") or db.tables["shadow"].get(user.name) is not None:
         return
-    password = row[1] if row[1] not in ("x", "") else "!"
+    # A user this config created gets what a new user gets ("*"; the config's own
+    # password is applied after the repair); an older one is locked, being unknown.
+    password = row[1] if row[1] not in ("x", "") else ("*" if user.created else "!")
     db.tables["shadow"].put(shadow_row(user.name, password, user.system, defaults))
     row[1] = "x"
     done.append(f"user {user.name}: shadow entry")
@@ -89,8 +91,8 @@ def repair(tree: TargetTree, users: list[UserIntent], groups: list[str]) -> list
     etc = tree.resolve("/etc")
     defaults = load_defaults(tree, etc)
     done: list[str] = []
-    with locked(tree.host_path(etc), DATABASES):
-        done += [f"leftover {name}" for name in remove_stale_scratch(tree.host_path(etc), DATABASES)]
+    with locked(tree, etc, DATABASES):
+        done += [f"leftover {name}" for name in remove_stale_scratch(tree, etc, DATABASES)]
         db = AccountDatabase.load(tree, etc)
         for user in users:
             if not user.should_exist:

@@ -103,16 +103,14 @@ def _settings_in_order(tree: TargetTree, main: str) -> tuple[list[str], bool, li
 
 
 def _included_files(tree: TargetTree, pattern: str) -> list[str]:
+    """The files an Include pattern names, listed through the tree (never outside the root)."""
     files = []
     for part in pattern.split():
         full = part if part.startswith("/") else f"/etc/ssh/{part}"
         directory, _, glob = full.rpartition("/")
-        host_dir = tree.host_path(tree.resolve(directory)) if tree.state(directory) else None
-        if host_dir is None or not host_dir.is_dir():
-            continue
-        for entry in sorted(host_dir.iterdir()):
-            if fnmatch.fnmatch(entry.name, glob) and entry.name != SSHD_DROPIN.rpartition("/")[2]:
-                files.append(f"{directory}/{entry.name}")
+        for name, _st in tree.list_directory(directory) or []:
+            if fnmatch.fnmatch(name, glob) and name != SSHD_DROPIN.rpartition("/")[2]:
+                files.append(f"{directory}/{name}")
     return files
 
 

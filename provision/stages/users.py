@@ -116,7 +116,7 @@ class UsersStage:
     name = NAME
 
     def __init__(self, backend: str | None = None) -> None:
-        self.backend = backend  # "direct" or "shadow-utils"; None: choose (see accounts.backend)
+        self.backend = backend  # "direct" or "shadow-utils"; None: the default (see accounts.backend)
 
     def is_empty(self, config: Config) -> bool:
         return not config.passwd.users and not config.passwd.groups
