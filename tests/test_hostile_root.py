@@ -110,7 +110,7 @@ def test_database_linked_to_a_host_file_is_refused(tmp_path: Path, database: str
     target = str(host) if style == "absolute" else "../" * 12 + str(host).lstrip("/")
     os.symlink(target, root / "etc" / database)
     before = (root / "etc/passwd").read_bytes() if database != "passwd" else None
-    with pytest.raises(ProvisionError, match=f"/etc/{database}: symbolic link to .*does not exist in the target"):
+    with pytest.raises(ProvisionError, match=rf"/etc/{database}: symbolic link to .*does not exist in the target"):
         _apply(root, {"users": [{"name": "core"}]})
     assert host.read_text() == "hostonly:x:0:0::/:/bin/sh\n"
     assert os.readlink(root / "etc" / database) == target  # not replaced by an account-less file
@@ -213,7 +213,7 @@ def test_fifo_or_device_in_the_skeleton_is_skipped(tmp_path: Path, kind: str) ->
 def test_owner_lookup_refuses_a_fifo_or_device_passwd(tmp_path: Path, kind: str) -> None:
     root = make_debian_root(tmp_path / "root")
     HOSTILE_NODES[kind](root / "etc/group")
-    with TargetTree(root) as tree, pytest.raises(ProvisionError, match="/etc/group: is a (FIFO|device node)"):
+    with TargetTree(root) as tree, pytest.raises(ProvisionError, match=r"/etc/group: is a (FIFO|device node)"):
         OwnerLookup(tree)
 
 
@@ -224,7 +224,7 @@ def test_tree_open_read_refuses_every_special_node_and_returns_regular_files(tmp
     os.symlink("file", tmp_path / "link")
     with TargetTree(tmp_path) as tree:
         for name in ("fifo", "zero"):
-            with pytest.raises(ProvisionError, match=f"/{name}: is a (FIFO|device node), not a regular file"):
+            with pytest.raises(ProvisionError, match=rf"/{name}: is a (FIFO|device node), not a regular file"):
                 tree.read_bytes(f"/{name}")
         assert tree.read_bytes("/file") == b"ok"
         assert tree.read_bytes("/link") == b"ok"  # followed inside the root
