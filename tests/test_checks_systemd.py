@@ -241,3 +241,43 @@ def test_an_enabled_template_needs_a_default_instance() -> None:
     assert diag.hint is not None and "worker@name.service" in diag.hint
     with_default = SERVICE + "DefaultInstance=main\n"
     assert check({"name": "worker@.service", "enabled": True, "contents": with_default}) == []
+
+
+# --- [Install] names become link names ----------------------------------------
+
+
+@pytest.mark.parametrize(("install", "key"), [
+    ("WantedBy=../../../../etc/evil.target", "WantedBy"),
+    ("RequiredBy=multi-user.target/../x.target", "RequiredBy"),
+    ("UpheldBy=a/b.target", "UpheldBy"),
+    ("Alias=../../x.service", "Alias"),
+    ("Also=../y.service", "Also"),
+    ("DefaultInstance=../../etc/evil", "DefaultInstance"),
+    ("DefaultInstance=a/b", "DefaultInstance"),
+    ("WantedBy=multi-user.target ..", "WantedBy"),
+])
+def test_install_values_that_are_not_unit_names_are_errors_at_their_line(install: str, key: str) -> None:
+    text = SERVICE.replace("WantedBy=multi-user.target\n", "") + install + "\n"
+    line = text.count("\n")  # the last line
+    found = check({"name": "t@.service", "contents": text})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "contents"), f"line {line}: {key}=")
+
+
+def test_install_values_with_specifiers_are_checked_after_expansion() -> None:
+    ok = SERVICE + "Alias=%p-alias.service\nDefaultInstance=tty1\nWantedBy=%p-%i.target\n"
+    assert check({"name": "getty@.service", "contents": ok}) == []
+    bad = SERVICE + "DefaultInstance=x\nAlias=%i/../z.service\n"
+    only(check({"name": "t@.service", "contents": bad}), Severity.ERROR, ("systemd", "units", 0, "contents"),
+         "Alias=%i/../z.service")
+
+
+def test_install_values_in_dropins_are_checked() -> None:
+    found = check({"name": "a.service", "dropins": [{"name": "x.conf", "contents": "[Install]\nAlias=../b.service\n"}]})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "contents"), "line 2: Alias=../b.service")
+
+
+def test_nul_in_unit_or_dropin_contents_is_an_error() -> None:
+    found = check({"name": "a.service", "contents": SERVICE + "# \0\n"})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "contents"), "NUL")
+    found = check({"name": "a.service", "dropins": [{"name": "x.conf", "contents": "[Service]\nUser=a\0b\n"}]})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "contents"), "NUL")
