@@ -281,3 +281,8 @@ def test_nul_in_unit_or_dropin_contents_is_an_error() -> None:
     only(found, Severity.ERROR, ("systemd", "units", 0, "contents"), "NUL")
     found = check({"name": "a.service", "dropins": [{"name": "x.conf", "contents": "[Service]\nUser=a\0b\n"}]})
     only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "contents"), "NUL")
+
+
+def test_dropin_names_over_name_max_are_errors() -> None:
+    found = check({"name": "a.service", "dropins": [{"name": "d" * 252 + ".conf", "contents": "[Unit]\n"}]})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "name"), "longer than 255 bytes")

@@ -72,8 +72,8 @@ def check_fields(passwd: Passwd) -> None:
             raise StageError(NAME, item, "a group name contains ':', ',' or a newline")
         if _bad_field(user.password_hash):
             raise StageError(NAME, item, "password hash contains ':' or a newline")
-        if any("\n" in key for key in user.ssh_authorized_keys):
-            raise StageError(NAME, item, "an SSH key contains a newline")
+        if any(c in key.strip() for key in user.ssh_authorized_keys for c in "\n\r\0"):
+            raise StageError(NAME, item, "an SSH key contains a line break or NUL")
 
 
 @dataclass(frozen=True)

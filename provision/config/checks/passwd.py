@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from provision.config import model
-from provision.config.checks._common import duplicate_errors
+from provision.config.checks._common import duplicate_errors, length_problem
 from provision.config.checks.sshkeys import authorized_key_diagnostics
 from provision.diagnostics import ConfigPath, Diagnostic, error, warning
 
@@ -68,6 +68,9 @@ def hash_scheme(value: str) -> str | None:
 def _hash_diagnostics(value: str | None, where: ConfigPath) -> Iterator[Diagnostic]:
     if value is None or _is_locked_marker(value):
         return
+    if _field_problem(value):  # never quoted: it may be a real hash with a stray character
+        yield error("passwordHash cannot contain ':', a line break or NUL", where, HASH_HINT)
+        return
     scheme = hash_scheme(value)
     if scheme is None:
         yield error(
@@ -88,6 +91,13 @@ def _name_problem(name: str) -> str | None:
 def _field_problem(value: str | None) -> bool:
     """A value that would corrupt a passwd line."""
     return value is not None and any(c in value for c in ":\n\r\0")
+
+
+def _group_reference_problem(group: str) -> str | None:
+    """primaryGroup may name a group or give its gid (as useradd -g)."""
+    if group.isdigit():
+        return None if int(group) <= MAX_ID else f"gid {group} is out of range (at most {MAX_ID})"
+    return _name_problem(group)
 
 
 def check_users(config: model.Config) -> Iterator[Diagnostic]:
@@ -119,6 +129,12 @@ def _check_user(user: model.User, where: ConfigPath) -> Iterator[Diagnostic]:
     for key, value in (("homeDir", user.home_dir), ("shell", user.shell)):
         if value and not value.startswith("/"):
             yield error(f"{key} must be an absolute path", (*where, key))
+        elif value and length_problem(value):
+            yield error(f"{key}: {length_problem(value)}", (*where, key))
+    if user.primary_group is not None:
+        problem = _group_reference_problem(user.primary_group)
+        if problem:
+            yield error(f"primaryGroup: {problem}", (*where, "primaryGroup"))
     for j, group in enumerate(user.groups):
         if _name_problem(group):
             yield error("invalid group name", (*where, "groups", j))

@@ -9,6 +9,7 @@ from provision.config import model
 from provision.config.checks._common import duplicate_errors
 from provision.diagnostics import ConfigPath, Diagnostic, error, warning
 from provision.systemd_unit import (
+    MAX_UNIT_NAME,
     UnitFile,
     UnitSyntaxError,
     install_problems,
@@ -50,8 +51,10 @@ def check_dropin_names(config: model.Config) -> Iterator[Diagnostic]:
                 yield error(
                     "invalid systemd drop-in extension; drop-ins end in .conf", (*base, j, "name")
                 )
-            elif "/" in name or name.startswith("."):
+            elif "/" in name or "\0" in name or name.startswith("."):
                 yield error("drop-in name must be a plain file name", (*base, j, "name"))
+            elif len(name.encode("utf-8", "surrogatepass")) > MAX_UNIT_NAME:
+                yield error(f"drop-in name is longer than {MAX_UNIT_NAME} bytes", (*base, j, "name"))
         yield from duplicate_errors(
             ((d.name, (*base, j, "name")) for j, d in enumerate(unit.dropins)), "drop-in name"
         )
