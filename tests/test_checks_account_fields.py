@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from accounts_fixtures import make_debian_root
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provision.config.build import build_config
 from provision.config.checks import run_checks
@@ -127,3 +129,35 @@ def test_apply_still_refuses_what_validation_refuses(tmp_path: Path) -> None:
     with pytest.raises(ProvisionError, match="line break"):
         stage.apply(stage.plan(config, Target(root)), Target(root))
     assert (root / "etc/passwd").read_bytes() == before
+
+
+# ---- the property: whatever validate accepts, the users stage accepts and writes as one row ----
+
+# Mostly clean values (so many configs pass validation and reach the stage's check), some tricky.
+_CLEAN = st.text(alphabet=st.sampled_from("abc_"), min_size=1, max_size=8)
+_TRICKY = st.one_of(_CLEAN, _CLEAN, _CLEAN,
+                    st.text(alphabet=st.sampled_from("ab_.-:,\n\r\x00 /$9é"), max_size=12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_TRICKY, gecos=_TRICKY, home=_TRICKY, shell=_TRICKY, primary=_TRICKY,
+       groups=st.lists(_TRICKY, max_size=2, unique=True), key_tail=_TRICKY,
+       group_hash=st.text(alphabet=st.sampled_from("!*:\n\x00"), max_size=4))
+def test_validate_accepts_only_what_apply_can_write(
+    name: str, gecos: str, home: str, shell: str, primary: str, groups: list[str], key_tail: str,
+    group_hash: str,
+) -> None:
+    from provision.stages.users import check_fields
+
+    user = {"name": name, "gecos": gecos, "homeDir": "/" + home, "shell": "/" + shell,
+            "primaryGroup": primary, "groups": groups, "sshAuthorizedKeys": [KEY + " " + key_tail]}
+    config = build_config({"provision": {"version": "1.0.0"}, "passwd": {
+        "users": [user], "groups": [{"name": "g" + name, "passwordHash": group_hash}]}})
+    if any(d.severity is Severity.ERROR for d in run_checks(config)):
+        return
+    check_fields(config.passwd)  # the stage's own defensive check never disagrees
+    row = ":".join([name, "x", "1000", "1000", gecos, "/" + home, "/" + shell])
+    assert len(row.split(":")) == 7 and "\n" not in row and "\0" not in row
+    assert not any(c in (KEY + " " + key_tail).strip() for c in "\n\r\0")
+    assert "," not in primary and ":" not in primary and all("," not in g and ":" not in g for g in groups)
+    assert ":" not in group_hash and "\n" not in group_hash

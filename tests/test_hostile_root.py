@@ -231,3 +231,16 @@ def test_tree_open_read_refuses_every_special_node_and_returns_regular_files(tmp
         with pytest.raises(ProvisionError, match="/link: is a symbolic link"):
             tree.read_bytes("/link", follow=False)
         assert tree.read_bytes("/missing") is None
+
+
+@pytest.mark.parametrize("path", ["etc/login.defs", "etc/default/useradd", "etc/ssh/sshd_config",
+                                  "etc/ssh/sshd_config.d/10-image.conf"])
+def test_inputs_linked_out_of_the_root_are_named_errors(tmp_path: Path, path: str) -> None:
+    """A link to a host file resolves inside the root, where it dangles: an error, never "absent"."""
+    root = make_debian_root(tmp_path / "root")
+    host = tmp_path / "host-file"
+    host.write_text("AuthorizedKeysFile /host/keys\nUID_MIN 5\n")
+    (root / path).unlink(missing_ok=True)
+    os.symlink(str(host), root / path)
+    with pytest.raises(ProvisionError, match=rf"/{path}: symbolic link to {host}, which does not exist"):
+        _apply(root, {"users": [{"name": "core", "sshAuthorizedKeys": [KEY]}]})
