@@ -286,3 +286,25 @@ def test_nul_in_unit_or_dropin_contents_is_an_error() -> None:
 def test_dropin_names_over_name_max_are_errors() -> None:
     found = check({"name": "a.service", "dropins": [{"name": "d" * 252 + ".conf", "contents": "[Unit]\n"}]})
     only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "name"), "longer than 255 bytes")
+
+
+@pytest.mark.parametrize("fmt", ["own", "ignition", "human"])
+def test_install_names_are_checked_from_every_format(fmt: str) -> None:
+    import json
+
+    from provision.config.pipeline import parse_config
+
+    contents = SERVICE.replace("WantedBy=multi-user.target", "WantedBy=../../../etc/evil.target")
+    unit = {"name": "a.service", "enabled": True, "contents": contents}
+    if fmt == "human":
+        data = ("variant: provision\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n"
+                "      enabled: true\n      contents: " + json.dumps(contents) + "\n").encode()
+        line = 7
+    else:
+        head = {"provision": {"version": "1.0.0"}} if fmt == "own" else {"ignition": {"version": "3.4.0"}}
+        data = json.dumps({**head, "systemd": {"units": [unit]}}, indent=1).encode()
+        line = next(n for n, text in enumerate(data.decode().splitlines(), 1) if '"contents"' in text)
+    parsed = parse_config(data, "config")
+    found = [d for d in parsed.diagnostics if d.is_error]
+    assert len(found) == 1 and "WantedBy=../../../etc/evil.target" in found[0].message, found
+    assert found[0].position is not None and found[0].position.line == line
