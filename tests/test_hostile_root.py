@@ -180,7 +180,10 @@ def _zero(path: Path) -> None:
     """A character device like /dev/zero: a read never ends."""
     if path.exists() or path.is_symlink():
         path.unlink()
-    os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 5))
+    try:
+        os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 5))
+    except PermissionError:
+        pytest.skip("mknod is not allowed here (no CAP_MKNOD)")
 
 
 HOSTILE_NODES = {"fifo": _fifo, "device": _zero}
