@@ -7,6 +7,12 @@ units, and a template enabled without an instance uses ``DefaultInstance=``
 (no links without one). Each link points at the unit file's path as found in
 the unit search path, as systemctl writes it. The same list, removed, is
 what ``systemctl disable`` does (``Also=`` units included).
+
+The unit files come from the image, which nobody validated: a value that is
+not a unit name (DefaultInstance= not an instance name) is skipped with a
+warning, and every computed link is checked to lie in ``UNIT_DIR`` before it
+is returned. Config units are refused earlier, at validate
+(:func:`provision.systemd_unit.install_problems`).
 """
 
 from __future__ import annotations
@@ -87,13 +93,17 @@ def _is_unit_name(name: str) -> bool:
 
 
 def _inside_unit_dir(path: str) -> bool:
-    """The last guard: ``UNIT_DIR/<name>`` or ``UNIT_DIR/<unit>.wants|.requires/<name>``."""
-    rest = path[len(UNIT_DIR) + 1:] if path.startswith(UNIT_DIR + "/") else None
-    if rest is None:
+    """The last guard: ``UNIT_DIR/<unit>`` or ``UNIT_DIR/<unit>.wants|.requires/<unit>``."""
+    if not path.startswith(UNIT_DIR + "/"):
         return False
-    parts = rest.split("/")
-    names = [parts[0]] if len(parts) == 1 else [parts[0].rpartition(".")[0], parts[1]] if len(parts) == 2 else []
-    return bool(names) and all(_is_unit_name(n) for n in names)
+    parts = path[len(UNIT_DIR) + 1:].split("/")
+    if len(parts) == 1:
+        return _is_unit_name(parts[0])
+    if len(parts) == 2:
+        directory, dot, kind = parts[0].rpartition(".")
+        return bool(dot) and "." + kind in _DEPENDENCY_DIRS.values() and _is_unit_name(directory) \
+            and _is_unit_name(parts[1])
+    return False
 
 
 @dataclass(frozen=True)
