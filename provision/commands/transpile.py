@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "turn human YAML, Ignition 3.x or #cloud-config into machine JSON (merging several inputs)"
+HELP = "turn human YAML, Butane, Ignition 3.x or #cloud-config into machine JSON (merging several inputs)"
 DESCRIPTION = """\
-Translate one or more configs — human YAML (variant: provision), provision
-JSON, Ignition 3.x JSON or #cloud-config — into one strict machine config of
+Translate one or more configs — human YAML (variant: provision), Butane
+(variant: fcos, flatcar, openshift, r4e, fiot), provision JSON, Ignition 3.x
+JSON or #cloud-config — into one strict machine config of
 spec 1.0.0. Several inputs merge in order, the later winning: keyed lists
 (files by path, units and users by name, ...) merge by key as Ignition
 merges; a field two inputs set differently is a warning naming both lines.

@@ -18,10 +18,22 @@ from provision.source.document import Document
 
 # name -> module. A module that does not exist yet is skipped.
 IMPORTERS: dict[str, str] = {
+    "butane": "provision.importers.butane",
     "ignition": "provision.importers.ignition",
     "cloud-config": "provision.importers.cloudconfig",
     "human": "provision.importers.human",
 }
+
+
+# Butane's variants (provision.importers.butane.variants.NAMES, repeated so
+# recognising a document imports nothing; a test keeps the two equal).
+_BUTANE_VARIANTS = frozenset({"fcos", "flatcar", "openshift", "r4e", "fiot"})
+
+
+def _is_butane(document: Document) -> bool:
+    """``variant: fcos`` (or another Butane variant) with a ``version``; may also have an ``ignition`` section."""
+    value = document.value
+    return isinstance(value, dict) and value.get("variant") in _BUTANE_VARIANTS and "version" in value
 
 
 def _is_ignition(document: Document) -> bool:
@@ -38,9 +50,11 @@ def _is_human(document: Document) -> bool:
     return isinstance(value, dict) and "variant" in value and "ignition" not in value
 
 
-# Tried in order. None of these markers appears in provision's own spec, but
+# Tried in order; Butane first, since a Butane config may have an `ignition`
+# section (config merges, TLS). None of these markers appears in provision's own spec, but
 # human YAML may have a `provision` section: so they come before it.
 MARKERS: dict[str, Callable[[Document], bool]] = {
+    "butane": _is_butane,
     "ignition": _is_ignition,
     "cloud-config": _is_cloud_config,
     "human": _is_human,

@@ -145,6 +145,7 @@ def _parse_imported(doc: Document, parsed: ParsedConfig, kind: str) -> None:
         pos = None
         if source is not None:
             pos = doc.locate_key(source) if at_key else doc.locate(source)
+            diag = diag._replace(path=source)  # named as the user wrote it, as transpile names it
         parsed.diagnostics.append(diag.at(doc.name, pos))
     parsed.spec, parsed.config = imported.spec, config
 

@@ -162,7 +162,7 @@ def _open_source(
 ) -> tuple[Iterable[bytes], Callable[[], None]]:
     """(chunks, close function) for the raw (possibly compressed) bytes of the source."""
     source = resource.source
-    if source is None:
+    if not source:  # None or "": no bytes (Ignition writes an empty file for source "")
         return [], _nothing
     scheme = source.split(":", 1)[0].lower() if ":" in source else ""
     if scheme == "data":
