@@ -348,6 +348,19 @@ def test_half_written_accounts_are_repaired(tmp_path: Path, backend: str) -> Non
     assert "ops:x:3000:" in lines(root, "group") and "ops:!::" in lines(root, "gshadow")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memberships_written_to_group_but_not_gshadow_are_repaired(tmp_path: Path, backend: str) -> None:
+    """useradd/usermod -G write group, then gshadow: a kill in between leaves them disagreeing."""
+    root = make_debian_root(tmp_path)
+    apply(root, {"users": [{"name": "core", "groups": ["sudo", "adm"]}]}, backend)
+    gshadow = (root / "etc/gshadow").read_text()
+    # Killed after group was written: gshadow lacks "sudo" and still has a dropped membership.
+    (root / "etc/gshadow").write_text(gshadow.replace("sudo:*::core", "sudo:*::")
+                                      .replace("users:*::", "users:*::core"))
+    apply(root, {"users": [{"name": "core", "groups": ["sudo", "adm"]}]}, backend)
+    assert (root / "etc/gshadow").read_text() == gshadow
+
+
 def _count_and_kill(monkeypatch: pytest.MonkeyPatch, kill_at: int | None) -> list[int]:
     """Patch every write point (tree writes, commands); os._exit at call ``kill_at``."""
     from provision.accounts import shadow_utils

@@ -72,6 +72,23 @@ def _gshadow_entry(db: AccountDatabase, group: str, done: list[str]) -> None:
     done.append(f"group {group}: gshadow entry")
 
 
+def _gshadow_memberships(db: AccountDatabase, name: str, done: list[str]) -> None:
+    """Make the user's gshadow memberships match group's (useradd/usermod write group first)."""
+    if not db.has("gshadow"):
+        return
+    for row in db.table("group").rows():
+        secret = db.tables["gshadow"].get(row[0])
+        if secret is None:
+            continue
+        in_group, in_secret = name in split_list(row[3]), name in split_list(secret[3])
+        if in_group and not in_secret:
+            secret[3] = ",".join([*split_list(secret[3]), name])
+            done.append(f"user {name}: gshadow membership of {row[0]}")
+        elif in_secret and not in_group:
+            secret[3] = ",".join(m for m in split_list(secret[3]) if m != name)
+            done.append(f"user {name}: stale gshadow membership of {row[0]}")
+
+
 def _removed_user_leftovers(db: AccountDatabase, name: str, done: list[str]) -> None:
     if db.table("passwd").get(name) is not None:
         return  # still there: the removal itself runs later
@@ -102,6 +119,7 @@ def repair(tree: TargetTree, users: list[UserIntent], groups: list[str]) -> list
                 _created_user(db, user, defaults, done)
             _shadow_entry(db, user, defaults, done)
             _gshadow_entry(db, user.name, done)  # its private group, if it has one
+            _gshadow_memberships(db, user.name, done)
         for group in groups:
             _gshadow_entry(db, group, done)
         if done:
