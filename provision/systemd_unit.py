@@ -32,7 +32,7 @@ def instance_problem(instance: str) -> str | None:
     """Why ``instance`` cannot be a unit instance (DefaultInstance=, foo@INSTANCE.service)."""
     if not instance:
         return "empty instance name"
-    if not re.match(_INSTANCE_PATTERN, instance):
+    if not re.fullmatch(_INSTANCE_PATTERN, instance):
         return "invalid characters in instance name (a '/' must be escaped as '-', see systemd-escape)"
     return None
 
@@ -51,9 +51,9 @@ def unit_name_problem(name: str) -> str | None:
     if len(name) > MAX_UNIT_NAME:
         return f"unit name is longer than {MAX_UNIT_NAME} characters"
     prefix, at, instance = stem.partition("@")
-    if not prefix or not re.match(_PREFIX_PATTERN, prefix):
+    if not prefix or not re.fullmatch(_PREFIX_PATTERN, prefix):
         return "invalid characters in unit name"
-    if at and instance and not re.match(_INSTANCE_PATTERN, instance):
+    if at and instance and not re.fullmatch(_INSTANCE_PATTERN, instance):
         return "invalid systemd instantiated unit"
     return None
 

@@ -54,6 +54,27 @@ def test_user_fields_that_would_corrupt_a_database_are_errors(user: dict[str, ob
     assert "$6$salt$" not in found[0].message  # a hash is never quoted
 
 
+@pytest.mark.parametrize(("passwd", "path"), [
+    ({"users": [{"name": "core\n"}]}, (*U, "name")),
+    ({"users": [{"name": "core", "primaryGroup": "wheel\n"}]}, (*U, "primaryGroup")),
+    ({"users": [{"name": "core", "groups": ["wheel\n"]}]}, (*U, "groups", 0)),
+    ({"groups": [{"name": "ops\n"}]}, ("passwd", "groups", 0, "name")),
+])
+def test_a_trailing_newline_does_not_slip_past_the_name_pattern(
+    passwd: dict[str, object], path: tuple[object, ...]
+) -> None:
+    """re.match's "$" matches before a final newline: names are matched whole."""
+    assert [d.path for d in errors(passwd)] == [path]
+
+
+def test_unit_instance_with_a_trailing_newline_is_invalid() -> None:
+    from provision.systemd_unit import instance_problem, unit_name_problem
+
+    assert instance_problem("tty1\n") is not None
+    assert unit_name_problem("getty@tty1\n.service") is not None
+    assert unit_name_problem("getty@tty1.service") is None
+
+
 def test_group_hash_that_would_corrupt_gshadow_is_an_error() -> None:
     found = errors({"groups": [{"name": "ops", "passwordHash": "x:y"}]})
     assert [d.path for d in found] == [("passwd", "groups", 0, "passwordHash")]

@@ -14,7 +14,7 @@ GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0
 
 
 def is_guid(value: str) -> bool:
-    return re.match(GUID_PATTERN, value) is not None
+    return re.fullmatch(GUID_PATTERN, value) is not None
 
 
 GUID_HINT = 'a GUID looks like "0FC63DAF-8483-4772-8E79-3D69D8477DE4"'

@@ -29,6 +29,8 @@ _COMMON_SHAPES = {
     "sha256_crypt": r"^\$5\$[./0-9A-Za-z]{0,16}\$[./0-9A-Za-z]{43}$",
     "bcrypt": r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}$",
 }
+# Patterns here are used with re.fullmatch: re.match's "$" also matches before a
+# final newline, which would let "name\n" through into a database line.
 _NAME_PATTERN = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$"
 HASH_HINT = "generate one with `mkpasswd --method=yescrypt` or `openssl passwd -6`"
 
@@ -41,10 +43,10 @@ def _is_locked_marker(value: str) -> bool:
 def hash_scheme(value: str) -> str | None:
     """The crypt(3) scheme of a password hash, or None when it is not one."""
     value = value.lstrip("!")  # "!" prefixes a locked account's hash
-    if re.match(_XCRYPT_PATTERN, value):
+    if re.fullmatch(_XCRYPT_PATTERN, value):
         return {"y": "yescrypt", "gy": "gost_yescrypt", "7": "scrypt"}[value.split("$")[1]]
     for name, shape in _COMMON_SHAPES.items():
-        if re.match(shape, value):
+        if re.fullmatch(shape, value):
             return name
     import warnings
 
@@ -83,7 +85,7 @@ def _hash_diagnostics(value: str | None, where: ConfigPath) -> Iterator[Diagnost
 def _name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME:
         return f"name is longer than {MAX_NAME} characters"
-    if name in (".", "..") or name.isdigit() or not re.match(_NAME_PATTERN, name):
+    if name in (".", "..") or name.isdigit() or not re.fullmatch(_NAME_PATTERN, name):
         return "invalid name: use letters, digits, '_', '.', '-' (not first), not all digits"
     return None
 

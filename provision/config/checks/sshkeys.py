@@ -99,7 +99,7 @@ def _check_blob(key_type: str, data: str) -> int | None:
     """Validate the blob's structure; return the RSA modulus size for RSA keys."""
     import binascii
 
-    if not re.match(_B64_PATTERN, data):
+    if not re.fullmatch(_B64_PATTERN, data):
         raise KeyFormatError(f"{key_type} key data is not base64")
     try:
         blob = binascii.a2b_base64(data, strict_mode=True)
