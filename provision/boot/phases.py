@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provision.boot.imageconfig import (
+    base_remote_sources,
+    use_platform_credentials,
+    with_base_configs,
+)
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
 from provision.errors import ConfigError, FetchError, ProvisionError
@@ -119,11 +124,18 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     from provision.platforms.base import default_client
 
     parsed = _parse(data, source)
+    use_platform_credentials(ctx.settings, _platform_name(ctx))
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
-    write_config_cache(resolved.spec, ctx.rundir.config_cache)
+    # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
+    spec = with_base_configs(ctx.settings, _platform_name(ctx), resolved.spec, ctx.report)
+    write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
+
+
+def _platform_name(ctx: BootContext) -> str:
+    return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
 
 
 def fetch_offline(ctx: BootContext) -> None:
@@ -138,6 +150,7 @@ def fetch_offline(ctx: BootContext) -> None:
         return
     outcome = acquire_config(ctx.settings, offline=True, scrub=True)
     _record_source(ctx, outcome.platform, outcome.source)
+    ctx.rundir.keep_platform_data(outcome.extras)
     if outcome.status == "need-network":
         ctx.report(f"platform {outcome.platform}: the network is needed ({outcome.source})")
         return
@@ -148,7 +161,7 @@ def fetch_offline(ctx: BootContext) -> None:
     else:
         data, source = outcome.data, outcome.source
     parsed = _parse(data, source)
-    remote = remote_sources(parsed.spec or {})
+    remote = remote_sources(parsed.spec or {}) + base_remote_sources(ctx.settings, outcome.platform)
     if remote:
         ctx.rundir.write_private(ctx.rundir.offline_config, data)
         kinds = sorted({scheme(s) for s in remote})
@@ -177,6 +190,7 @@ def fetch(ctx: BootContext) -> None:
     else:
         outcome = acquire_config(ctx.settings, offline=False, scrub=True)
         _record_source(ctx, outcome.platform, outcome.source)
+        ctx.rundir.keep_platform_data(outcome.extras)
         if outcome.status == "need-network":  # the platform said so again: a bug there
             raise FetchError(f"platform {outcome.platform} still needs the network: {outcome.source}")
         if outcome.status == "none" or outcome.data is None:
@@ -209,6 +223,7 @@ def _apply(ctx: BootContext, phase: str, root: Path) -> None:
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
+    use_platform_credentials(ctx.settings, _platform_name(ctx))
     # What later phases will write is fetched and verified now as well (not
     # kept: the root is not mounted yet), so a bad URL stops the boot before
     # this phase changes a disk.
