@@ -34,7 +34,7 @@ ENGINE_STAGES: dict[str, tuple[str, ...]] = {
     # kargs first: a config it refuses must stop the boot before any disk is touched.
     "disks": ("kargs", "disks"),
     "mount": ("mount",),
-    "files": ("users", "files", "units", "containers"),
+    "files": ("users", "files", "network", "units", "containers"),
 }
 
 
