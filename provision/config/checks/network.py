@@ -219,8 +219,8 @@ def check_addresses(config: model.Config) -> Iterator[Diagnostic]:
     )
     for i, iface in enumerate(network.interfaces):
         for j, value in enumerate(iface.bond.arp_ip_targets if iface.bond else ()):
-            parsed = parse_address(value)
-            if parsed is None or parsed.version != 4:
+            target = parse_address(value)
+            if target is None or target.version != 4:
                 yield error(f"{value!r} is not an IPv4 address", (*_base(i), "bond", "arpIpTargets", j))
 
 

@@ -69,7 +69,7 @@ def _addresses(sink: Sink, value: Any, where: ConfigPath) -> list[str]:
     out = []
     for j, item in enumerate(value if isinstance(value, list) else []):
         if isinstance(item, dict) and len(item) == 1:
-            address, options = next(iter(item.items()))
+            address = next(iter(item))
             sink.warn("address options (label, lifetime) are not supported; the address is kept",
                       (*where, j, address), at_key=True)
             out.append(str(address))
