@@ -128,6 +128,23 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     ctx.report(f"config from {source}{fetched} is valid")
 
 
+def _decide_network(ctx: BootContext, seed_network_config: bytes | None) -> None:
+    """The network is needed: is it a static one this run must bring up itself?"""
+    from provision.boot.initnet import decide
+
+    line = decide(ctx.rundir.initnet, ctx.cmdline, seed_network_config)
+    if line:
+        ctx.report(line)
+
+
+def _bring_up_network(ctx: BootContext) -> None:
+    from provision.boot.initnet import bring_up
+
+    line = bring_up(ctx.rundir.initnet, ctx.settings.sys_root, ctx.settings.host_path("/etc/resolv.conf"))
+    if line:
+        ctx.report(line)
+
+
 def fetch_offline(ctx: BootContext) -> None:
     from provision.platforms.acquire import acquire_config
 
@@ -140,8 +157,10 @@ def fetch_offline(ctx: BootContext) -> None:
         return
     outcome = acquire_config(ctx.settings, offline=True, scrub=True)
     _record_source(ctx, outcome.platform, outcome.source)
+    seed_network_config = outcome.network_config  # e.g. a cidata seed's network-config
     if outcome.status == "need-network":
         ctx.report(f"platform {outcome.platform}: the network is needed ({outcome.source})")
+        _decide_network(ctx, seed_network_config)
         return
     if outcome.status == "none" or outcome.data is None:
         ctx.report(f"platform {outcome.platform} has no config ({outcome.source}); "
@@ -157,6 +176,7 @@ def fetch_offline(ctx: BootContext) -> None:
         note = f"config from {source} refers to {len(remote)} remote sources ({', '.join(kinds)})"
         ctx.rundir.write_private(ctx.rundir.neednet, note.encode() + b"\n")
         ctx.report(f"the network is needed: {note}")
+        _decide_network(ctx, seed_network_config)
         return
     _finish_fetch(ctx, data, source)
 
@@ -170,6 +190,7 @@ def fetch(ctx: BootContext) -> None:
     if ctx.rundir.config_cache.exists():
         log.info("config already fetched by the offline pass")
         return
+    _bring_up_network(ctx)
     try:
         data: bytes | None = ctx.rundir.offline_config.read_bytes()
     except FileNotFoundError:

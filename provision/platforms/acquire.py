@@ -41,6 +41,7 @@ class FetchOutcome:
     data: bytes | None  # the config bytes when status == "config"
     source: str  # where they came from, or why there are none
     evidence: tuple[Evidence, ...] = ()
+    network_config: bytes | None = None  # raw cloud-init network config, when the platform has one
 
     @property
     def has_config(self) -> bool:
@@ -100,10 +101,12 @@ def acquire_config(
     result = fetch(ctx)
     if isinstance(result, Found):
         log.info("config from %s (%d bytes)", result.source, len(result.data))
-        return FetchOutcome(name, "config", result.data, result.source, detection.evidence)
+        return FetchOutcome(name, "config", result.data, result.source, detection.evidence,
+                            result.network_config)
     if isinstance(result, NeedNetwork):
         write_neednet_flag(settings, result.reason)
-        return FetchOutcome(name, "need-network", None, result.reason, detection.evidence)
+        return FetchOutcome(name, "need-network", None, result.reason, detection.evidence,
+                            result.network_config)
     assert isinstance(result, NoConfig)
     log.info("no config: %s", result.reason)
     return FetchOutcome(name, "none", None, result.reason, detection.evidence)

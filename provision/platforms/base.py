@@ -25,6 +25,9 @@ class Found:
 
     data: bytes
     source: str  # human-readable origin, never containing the data
+    # cloud-init network config (v1/v2 YAML or network_data.json) the platform
+    # served next to the config, raw; imported by provision.importers.network.
+    network_config: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class NeedNetwork:
     """Offline pass only: the config can only come over the network."""
 
     reason: str
+    # A network config readable without the network (a NoCloud seed's network-config
+    # on a cidata filesystem): the initramfs may need it to reach the network at all.
+    network_config: bytes | None = None
 
 
 Result = Found | NoConfig | NeedNetwork
