@@ -230,3 +230,29 @@ def test_disabled_network_config_keeps_the_image_s_and_says_so() -> None:
 def test_unknown_version_is_refused() -> None:
     parsed = parse_config(b"#cloud-config\nnetwork:\n  version: 3\n  ethernets: {}\n", "user-data")
     assert has_errors(parsed.diagnostics)
+
+
+def test_the_platform_network_config_joins_a_config_without_a_network_section() -> None:
+    from provision.importers.network import with_platform_network
+
+    spec = {"provision": {"version": "1.1.0"}, "storage": {"files": [{"path": "/etc/motd"}]}}
+    merged = with_platform_network(spec, V2, "network-config")
+    assert merged["storage"] == spec["storage"]
+    assert [i["name"] for i in merged["network"]["interfaces"]] == ["lan", "mgmt", "bond1", "vlan10", "br1"]
+    own = {**spec, "network": {"interfaces": [{"name": "eth0", "dhcp4": True}]}}
+    assert with_platform_network(own, V2, "network-config") is own  # the user's own section wins
+
+
+def test_a_broken_platform_network_config_is_a_positioned_error() -> None:
+    import pytest
+
+    from provision.errors import ConfigError
+    from provision.importers.network import with_platform_network
+
+    spec = {"provision": {"version": "1.1.0"}}
+    with pytest.raises(ConfigError) as caught:
+        with_platform_network(spec, b"version: 2\nethernets:\n  eth0:\n    addresses: [10.0.0.1]\n", "seed/network-config")
+    (diag,) = caught.value.diagnostics
+    assert diag.file == "seed/network-config" and diag.position is not None and diag.position.line == 4
+    with pytest.raises(ConfigError):
+        with_platform_network(spec, b"hello: world\n", "seed/network-config")

@@ -28,6 +28,11 @@ class RunDir:
         return self.path / "initnet.json"
 
     @property
+    def network_config(self) -> Path:
+        """The platform's raw network config (NoCloud network-config, ...), rendered into the target."""
+        return self.path / "network-config"
+
+    @property
     def config_cache(self) -> Path:
         """The final config, once fetched and resolved (provision.fetch.cache)."""
         return self.path / "config.json"

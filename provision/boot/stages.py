@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
@@ -123,9 +123,29 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     parsed = _parse(data, source)
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
-    write_config_cache(resolved.spec, ctx.rundir.config_cache)
+    spec = _with_platform_network(ctx, resolved.spec)
+    write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
+
+
+def _keep_network_config(ctx: BootContext, raw: bytes | None) -> None:
+    if raw is not None:
+        ctx.rundir.write_private(ctx.rundir.network_config, raw)
+
+
+def _with_platform_network(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """The platform's network config joins a config without a network section of its own."""
+    from provision.importers.network import with_platform_network
+
+    try:
+        raw = ctx.rundir.network_config.read_bytes()
+    except FileNotFoundError:
+        return spec
+    merged = with_platform_network(spec, raw, "the platform's network-config")
+    if merged is not spec:
+        ctx.report("network configuration from the platform's network-config")
+    return merged
 
 
 def _decide_network(ctx: BootContext, seed_network_config: bytes | None) -> None:
@@ -158,6 +178,7 @@ def fetch_offline(ctx: BootContext) -> None:
     outcome = acquire_config(ctx.settings, offline=True, scrub=True)
     _record_source(ctx, outcome.platform, outcome.source)
     seed_network_config = outcome.network_config  # e.g. a cidata seed's network-config
+    _keep_network_config(ctx, seed_network_config)
     if outcome.status == "need-network":
         ctx.report(f"platform {outcome.platform}: the network is needed ({outcome.source})")
         _decide_network(ctx, seed_network_config)
@@ -200,6 +221,7 @@ def fetch(ctx: BootContext) -> None:
     else:
         outcome = acquire_config(ctx.settings, offline=False, scrub=True)
         _record_source(ctx, outcome.platform, outcome.source)
+        _keep_network_config(ctx, outcome.network_config)
         if outcome.status == "need-network":  # the platform said so again: a bug there
             raise FetchError(f"platform {outcome.platform} still needs the network: {outcome.source}")
         if outcome.status == "none" or outcome.data is None:
@@ -305,7 +327,8 @@ def umount(ctx: BootContext) -> None:
         ctx.report(f"unmounted {', '.join(unmounted)}")
     # The last stage: the cached config (password hashes, credentials) has
     # served its purpose and should not linger in the booted system's /run.
-    for path in (ctx.rundir.config_cache, ctx.rundir.offline_config):
+    for path in (ctx.rundir.config_cache, ctx.rundir.offline_config, ctx.rundir.network_config,
+                 ctx.rundir.initnet):
         path.unlink(missing_ok=True)
     os.sync()
 

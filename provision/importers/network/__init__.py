@@ -113,6 +113,29 @@ def to_spec(document: Any) -> Any:
     return Imported(spec, ctx.diagnostics, ctx.origins.source_path)
 
 
+def with_platform_network(spec: dict[str, Any], raw: bytes, name: str) -> dict[str, Any]:
+    """``spec`` plus the platform's network config, unless the config has a network section of its own.
+
+    cloud-init renders a datasource's network config (NoCloud network-config,
+    OpenStack network_data.json) into the system; so does provision, but the
+    user's own config wins. The document is checked like any config (positioned
+    errors in it raise ConfigError).
+    """
+    from provision.config.pipeline import parse_config
+    from provision.errors import ConfigError
+
+    if spec.get("network"):
+        return spec
+    parsed = parse_config(raw, name)
+    if parsed.kind != "network-config":
+        raise ConfigError([error("not a cloud-init network config (version 1 or 2, or network_data.json)")
+                           .at(name, None)])
+    if parsed.spec is None or parsed.config is None:
+        raise ConfigError([d for d in parsed.diagnostics if d.is_error])
+    network = parsed.spec.get("network")
+    return {**spec, "network": network} if network else spec
+
+
 def parse_bytes(data: bytes, name: str) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
     """Raw network-config bytes (YAML or JSON) to a ``network`` section; diagnostics positioned."""
     from provision.errors import ConfigError
