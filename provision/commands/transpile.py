@@ -8,8 +8,8 @@ import sys
 HELP = "turn human YAML, Ignition 3.x or #cloud-config into machine JSON (merging several inputs)"
 DESCRIPTION = """\
 Translate one or more configs — human YAML (variant: provision), provision
-JSON, Ignition 3.x JSON or #cloud-config — into one strict machine config of
-spec 1.0.0. Several inputs merge in order, the later winning: keyed lists
+JSON, Ignition 3.x JSON, #cloud-config or cloud-init network config (v1, v2,
+network_data.json) — into one strict machine config of spec 1.1.0. Several inputs merge in order, the later winning: keyed lists
 (files by path, units and users by name, ...) merge by key as Ignition
 merges; a field two inputs set differently is a warning naming both lines.
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-HELP = "check configs (provision, Ignition 3.x, #cloud-config) without applying them"
+HELP = "check configs (provision, Ignition 3.x, #cloud-config, cloud-init network config) without applying them"
 DESCRIPTION = """\
 Check one or more configs: first against the JSON Schema of their spec
 version, then semantically (paths, modes, hashes, partitions, units, users,
