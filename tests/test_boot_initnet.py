@@ -45,6 +45,8 @@ ENS4 = Device("ens4", "52:54:00:12:34:57", "e1000", True)
                       "addresses": ["192.0.2.9/24"], "gateway4": "192.0.2.1"}]}),
     ("ip=dhcp", {"interfaces": [{"name": "ip0", "match": {"name": "*"}, "dhcp4": True}]}),
     ("ip=eth1:dhcp6", {"interfaces": [{"name": "eth1", "dhcp6": True}]}),
+    # iBFT: the initramfs configures it from firmware tables; for us it is not static
+    ("ip=eth2:ibft", {"interfaces": [{"name": "eth2", "dhcp4": True}]}),
     ("ip=off", {"interfaces": []}),
     ("root=/dev/vda1 console=ttyS0", None),
 ])

@@ -33,6 +33,8 @@ DHCP4 = {"dhcp", "on", "any", "bootp", "single-dhcp", "either6"}
 DHCP6 = {"dhcp6"}
 RA = {"auto6", "link6"}
 STATIC = {"none", "off", ""}
+# Configured by the initramfs itself from firmware tables: for us, as dynamic as DHCP.
+FIRMWARE = {"ibft"}
 MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 FIRST_ETHERNET = "*"  # match.name of an ip= without an interface: the first Ethernet device
 
@@ -72,7 +74,7 @@ def _prefix(netmask: str) -> int:
 
 
 def _autoconf(entry: dict[str, Any], mode: str, arg: str) -> None:
-    if mode in DHCP4:
+    if mode in DHCP4 or mode in FIRMWARE:
         entry["dhcp4"] = True
     elif mode in DHCP6:
         entry["dhcp6"] = True
@@ -117,7 +119,7 @@ def parse_ip(value: str, ifnames: dict[str, str], number: int, servers: list[str
         _autoconf(entry, value, arg)
         return entry
     fields = split_fields(value)
-    if len(fields) in (2, 3, 4) and not any(c in fields[0] for c in ".") and fields[1] in DHCP4 | DHCP6 | RA:
+    if len(fields) in (2, 3, 4) and "." not in fields[0] and fields[1] in DHCP4 | DHCP6 | RA | FIRMWARE:
         entry = _interface(fields[0], ifnames, number)
         _autoconf(entry, fields[1], arg)
         _tail(entry, fields[2:], servers)

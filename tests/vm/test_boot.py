@@ -189,6 +189,28 @@ def test_aws_metadata_service_through_guestfwd(
     assert json.loads(files["/etc/.provision/result.json"] or "{}")["platform"] == "aws"
 
 
+def test_static_address_from_ip_instead_of_dhcp(
+    vm_env: VmEnv, fresh_disks: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """ip= with a static address: the fetch stage brings it up itself (no DHCP) and fetches over it."""
+    root, data = fresh_disks
+    static = "ip=169.254.0.40::169.254.0.2:255.255.0.0:::none"  # no interface: the first Ethernet device
+    with AwsImds(small_config("vm-static")) as imds:
+        vm = vm_env.vm([root, data], FIRSTBOOT + f" panic=-1 provision.platform=aws {static}",
+                       imds_port=imds.port)
+        boot = vm.boot(tmp_path / "serial.log", timeout=BOOT_TIMEOUT)
+        requests = list(imds.requests)
+    record_timings("aws first boot, static ip=", boot)
+    assert_booted(boot)
+    assert "static network for the fetch from kernel command line: ip0" in boot.console
+    assert "static network up from kernel command line:" in boot.console
+    assert "169.254.0.40/16" in boot.console
+    assert "IP-Config" not in boot.console  # initramfs-tools' DHCP (ipconfig) did not run
+    assert any(r.path == "/latest/user-data" for r in requests)
+    files = read_root(root, tmp_path, "/etc/hostname")
+    assert files["/etc/hostname"] == "vm-static\n"
+
+
 # --- 3. OpenStack config drive ----------------------------------------------
 
 def test_openstack_config_drive(vm_env: VmEnv, fresh_disks: tuple[Path, Path], tmp_path: Path) -> None:
