@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from apply_fixtures import REPO, data_url, make_root, manifest
 
-from provision.apply.crashpoint import ENV, EXIT_STATUS
+from provision.stages.crashpoint import ENV, EXIT_STATUS
 
 # Every stage that works inside the root: users, files, network, units and containers.
 DRIVER = (

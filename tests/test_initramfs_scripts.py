@@ -76,7 +76,7 @@ def test_dracut_units_run_the_stages_in_ignition_order_and_fail_into_emergency()
         unit = _unit(f"provision-{stage}.service")
         assert unit["Unit"]["OnFailure"] == "emergency.target"
         assert unit["Unit"]["DefaultDependencies"] == "no"
-        assert unit["Service"]["ExecStart"].endswith(f"run --root /sysroot --stage {stage}")
+        assert unit["Service"]["ExecStart"].endswith(f"run --root /sysroot --phase {stage}")
         assert f"provision-{stage}.service" in required
     # Each stage is ordered after the one before it.
     for before, after in itertools.pairwise(STAGE_UNITS):

@@ -41,7 +41,7 @@ provision_fail() {
 provision_stages() {
 	start=$(_uptime)
 	args=
-	for stage in "$@"; do args="$args --stage $stage"; done
+	for stage in "$@"; do args="$args --phase $stage"; done
 	# shellcheck disable=SC2086 # $args is a list of options
 	/usr/bin/python3 -I -S "$PROVISION_PYZ" run --root "${rootmnt:-/root}" $args
 	status=$?

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from provision.apply.journal import STATE_DIR, ensure_state_dir
+from provision.stages.journal import STATE_DIR, ensure_state_dir
 from provision.target.tree import TargetTree
 
 RESULT_PATH = STATE_DIR + "/result.json"

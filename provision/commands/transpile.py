@@ -52,8 +52,8 @@ def main(args: argparse.Namespace) -> int:
     from provision.diagnostics import has_errors, strictened
     from provision.errors import UsageError
     from provision.source.loader import read_config_file
+    from provision.transpile.convert import transpile
     from provision.transpile.inputs import load_input
-    from provision.transpile.run import transpile
 
     if args.files_dir is not None and not os.path.isdir(args.files_dir):
         raise UsageError(f"--files-dir {args.files_dir}: not a directory")

@@ -11,9 +11,12 @@ and btrfs subvolumes in that order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from provision.config import model
 from provision.disks import devices, filesystems, inuse, kernel, layout, luks, raid, references
@@ -21,7 +24,8 @@ from provision.disks.layout import LayoutPlan
 from provision.disks.probe import probe
 from provision.errors import ProvisionError
 from provision.run import run
-from provision.stages.base import Action, Plan, Target
+from provision.stages.base import Action, Plan, StageBase, Step, Target, just
+from provision.stages.staging import Need, Staging
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +62,24 @@ class DisksPlan:
     volumes: list[model.Luks]
     filesystems: list[FilesystemWork]
     refs: references.References
-    config: model.Config
 
 
-class DisksStage:
+class DisksStage(StageBase):
     name = "disks"
+    phase = "disks"
 
     def is_empty(self, config: model.Config) -> bool:
         s = config.storage
         return not (s.disks or s.raid or s.luks or s.filesystems)
 
+    def needs(self, config: model.Config, target: Target) -> list[Need]:
+        """LUKS key files: fetched before any disk is touched."""
+        return [Need(_key_need(v), f"LUKS volume {v.name} key file", v.key_file)
+                for v in config.storage.luks if v.key_file is not None and v.key_file.source is not None]
+
     # ---- planning -------------------------------------------------------
 
-    def plan(self, config: model.Config, target: Target) -> Plan:
+    def make_plan(self, config: model.Config, target: Target) -> Plan:
         storage = config.storage
         refs = references.References()
         actions: list[Action] = []
@@ -94,7 +103,7 @@ class DisksStage:
             refs.add_luks(volume.name)
             actions.append(self._plan_luks(volume, refs))
         fs_work = [self._plan_filesystem(fs, refs, actions) for fs in storage.filesystems]
-        data = DisksPlan(disks, list(storage.raid), list(storage.luks), fs_work, refs, config)
+        data = DisksPlan(disks, list(storage.raid), list(storage.luks), fs_work, refs)
         return Plan(self.name, actions, data)
 
     def _plan_disk(
@@ -180,18 +189,15 @@ class DisksStage:
 
     # ---- applying -------------------------------------------------------
 
-    def apply(self, plan: Plan, target: Target) -> None:
-        if target.dry_run:
-            return
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> contextlib.AbstractContextManager[Iterable[Step]]:
         data: DisksPlan = plan.data
-        for disk in data.disks:
-            self._apply_disk(disk)
-        for array in data.raids:
-            self._apply_raid(array, data)
-        for volume in data.volumes:
-            self._apply_luks(volume, data)
-        for work in data.filesystems:
-            self._apply_filesystem(work, data)
+        steps = [Step(d.config_device, partial(self._apply_disk, d)) for d in data.disks]
+        steps += [Step(raid.array_path(a.name), partial(self._apply_raid, a, data)) for a in data.raids]
+        steps += [Step(luks.mapper_path(v.name), partial(self._apply_luks, v, data, staged))
+                  for v in data.volumes]
+        steps += [Step(f"{w.spec.format or 'none'} on {w.spec.device}", partial(self._apply_filesystem, w, data))
+                  for w in data.filesystems]
+        return just(steps)
 
     def _apply_disk(self, work: DiskWork) -> None:
         from provision.disks import partition_table, waiting
@@ -245,20 +251,14 @@ class DisksStage:
         run("mdadm", raid.create_args(array, members))
         waiting.wait_for_block_device(path)
 
-    def _apply_luks(self, volume: model.Luks, data: DisksPlan) -> None:
+    def _apply_luks(self, volume: model.Luks, data: DisksPlan, staged: Staging) -> None:
         from provision.disks import waiting
 
         device = self._resolve(volume.device, data)
         decision = luks.decide(volume, probe(device))
         if decision.kind != "reuse":
             inuse.refuse_if_busy(device, "encrypt")
-        from provision.apply.contents import Fetcher
-
-        fetcher = Fetcher(data.config)
-        try:
-            key_path = luks.format_volume(volume, device, decision, fetcher.fetch)
-        finally:
-            fetcher.close()
+        key_path = luks.format_volume(volume, device, decision, lambda _: staged.open(self.name, _key_need(volume)))
         waiting.wait_for_block_device(luks.open_volume(volume, device, key_path))
 
     def _apply_filesystem(self, work: FilesystemWork, data: DisksPlan) -> None:
@@ -276,6 +276,10 @@ class DisksStage:
             subvolumes.create_subvolumes(device, fs.subvolumes)
         if action.kind in ("create", "wipe-create"):
             _link_filesystem(device)
+
+
+def _key_need(volume: model.Luks) -> str:
+    return f"luks {volume.name}"
 
 
 def _kernel_matches(disk_name: str, geometry: dict[int, tuple[int, int]]) -> bool:

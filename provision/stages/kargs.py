@@ -9,26 +9,25 @@ from __future__ import annotations
 
 from provision.config.model import Config
 from provision.errors import StageError
-from provision.stages.base import Plan, Target
+from provision.stages.base import Plan, StageBase, Target
 
 
-class KernelArgumentsStage:
+class KernelArgumentsStage(StageBase):
     name = "kargs"
+    # In the first phase: a config it refuses stops the boot before any disk is touched.
+    phase = "disks"
 
     def is_empty(self, config: Config) -> bool:
         args = config.kernel_arguments
         return not args.should_exist and not args.should_not_exist
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def make_plan(self, config: Config, target: Target) -> Plan:
         args = config.kernel_arguments
         listed = ", ".join([*args.should_exist, *(f"!{a}" for a in args.should_not_exist)])
         raise StageError(
             self.name, "kernelArguments",
             f"changing kernel arguments ({listed}) is not supported yet; set them in the image's boot loader",
         )
-
-    def apply(self, plan: Plan, target: Target) -> None:  # never reached: plan refuses
-        raise AssertionError("kargs has nothing to apply")
 
 
 STAGE = KernelArgumentsStage()

@@ -9,13 +9,16 @@ undo it) and before units.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import partial
 
-from provision.apply import crashpoint
 from provision.config.model import Config
 from provision.errors import ProvisionError, StageError
 from provision.network import Rendered
-from provision.stages.base import Action, Plan, Target, apply_item
+from provision.stages import crashpoint
+from provision.stages.base import Action, Plan, StageBase, Step, Target
+from provision.stages.staging import Staging
 from provision.target.tree import TargetTree
 
 NAME = "network"
@@ -45,14 +48,15 @@ def _ifupdown_main(tree: TargetTree) -> list[Rendered]:
     return [Rendered(ifupdown.MAIN, text.rstrip("\n") + f"\n\n{ifupdown.SOURCE_LINE}\n")]
 
 
-class NetworkStage:
+class NetworkStage(StageBase):
     name = NAME
+    phase = "files"
 
     def is_empty(self, config: Config) -> bool:
         network = config.network
         return not (network.interfaces or network.nameservers.addresses or network.nameservers.search)
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def make_plan(self, config: Config, target: Target) -> Plan:
         from provision.network import choose, render
 
         with TargetTree(target.root) as tree:
@@ -71,13 +75,13 @@ class NetworkStage:
                 raise StageError(NAME, "-", str(exc)) from exc
         return Plan(NAME, actions, files)
 
-    def apply(self, plan: Plan, target: Target) -> None:
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[list[Step]]:
+        # Nothing to fetch (no needs): every file is rendered from the config itself.
         with TargetTree(target.root) as tree, tree.deferred():
             tree.on_commit = crashpoint.item_done
-            for rendered in plan.data:
-                apply_item(NAME, rendered.path, partial(
-                    tree.write_file, rendered.path, [rendered.text.encode()], mode=rendered.mode, uid=0, gid=0
-                ))
+            yield [Step(r.path, partial(tree.write_file, r.path, [r.text.encode()], mode=r.mode, uid=0, gid=0))
+                   for r in plan.data]
 
 
 STAGE = NetworkStage()

@@ -1,4 +1,4 @@
-"""provision run: the first-boot entry point the initramfs hooks call."""
+"""provision run: the first-boot entry point the initramfs hooks call (one boot phase per call)."""
 
 from __future__ import annotations
 
@@ -18,37 +18,41 @@ from provision.platforms.cli_args import SEAMS_HELP, add_settings_arguments
 if TYPE_CHECKING:
     from provision.platforms.settings import Settings
 
-BOOT_STAGES = ("fetch-offline", "fetch", "disks", "mount", "files", "umount")
-# Exit status when the stages asked for cannot go on without the network
+BOOT_PHASES = ("fetch-offline", "fetch", "disks", "mount", "files", "umount")
+# Exit status when the phases asked for cannot go on without the network
 # (EX_TEMPFAIL, as `provision fetch --offline` uses).
 NEED_NETWORK_EXIT = 75
 
-HELP = "run the first-boot stages (what the initramfs does), one or all"
+HELP = "run the first-boot phases (what the initramfs does), one or all"
 DESCRIPTION = """\
 Run provisioning as first boot does, against the root filesystem mounted
-(or about to be mounted) at --root. The initramfs hooks run one stage per
+(or about to be mounted) at --root. The initramfs hooks run one phase per
 process, in this order:
 
   fetch-offline  config from sources that need no network; writes
                  <run dir>/neednet when the network is needed
   fetch          the rest over the network (the hooks run it only when
                  neednet exists); the final config is cached in the run dir
-  disks          partitions, RAID, LUKS, filesystems (root not mounted yet)
-  mount          mount the configured filesystems under --root
-  files          users, files, systemd units, container runtime
+  disks          the engine stages of phase disks: kernel arguments check,
+                 partitions, RAID, LUKS, filesystems (root not mounted yet);
+                 everything later phases fetch is fetched and verified first
+  mount          the stages of phase mount: the configured filesystems
+  files          the stages of phase files: users, files, systemd units,
+                 container runtime
   umount         unmount what mount mounted
 
-Without --stage all of them run in order (development use). A root whose
+Without --phase all of them run in order (development use). A root whose
 result record says it was provisioned is never provisioned again: the first
-stage looks at the root device (root= on the kernel command line, or
+phase looks at the root device (root= on the kernel command line, or
 --root-device) before anything is fetched.
 
-Several --stage options run in one process (the initramfs-tools scripts do
+Several --phase options run in one process (the initramfs-tools scripts do
 that to start the interpreter less often). If the offline pass needs the
-network and the next stage is not fetch, the run stops with exit status 75
-so the caller can bring the network up and continue with --stage fetch.
+network and the next phase is not fetch, the run stops with exit status 75
+so the caller can bring the network up and continue with --phase fetch.
+(--stage is the older name of --phase, still accepted.)
 
-On failure the exit status is 1 and a short summary (stage, item, cause,
+On failure the exit status is 1 and a short summary (phase, item, cause,
 log file) is printed and written to <run dir>/failure; the full log is
 <run dir>/provision.log. The config itself is never shown.
 
@@ -59,8 +63,8 @@ log = logging.getLogger("provision.run")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_root_argument(parser, help="where the root filesystem is mounted (/sysroot, /root)")
-    parser.add_argument("--stage", choices=BOOT_STAGES, action="append",
-                        help="run this stage (repeatable; default: all, in order)")
+    parser.add_argument("--phase", "--stage", dest="phase", choices=BOOT_PHASES, action="append",
+                        help="run this boot phase (repeatable; default: all, in order)")
     parser.add_argument("--root-device", metavar="SPEC",
                         help="the root device (/dev/..., LABEL=..., UUID=...); default: root= "
                         "on the kernel command line")
@@ -110,7 +114,7 @@ def _waiting_for_network(rundir: RunDir, done: list[str]) -> bool:
 
 
 def main(args: argparse.Namespace) -> int:
-    from provision.boot.stages import STAGES, BootContext
+    from provision.boot.phases import PHASES, BootContext
     from provision.boot.summary import describe
     from provision.errors import ProvisionError
     from provision.platforms.cli_args import settings_from_args
@@ -129,19 +133,19 @@ def main(args: argparse.Namespace) -> int:
 
     ctx = BootContext(Path(args.root), settings, rundir, args.root_device,
                       _kernel_cmdline(args, settings), report)
-    stages = args.stage or list(BOOT_STAGES)
-    for index, name in enumerate(stages):
+    phases = args.phase or list(BOOT_PHASES)
+    for index, name in enumerate(phases):
         if name == "fetch" and rundir.config_cache.exists() and index > 0:
             continue  # the offline pass finished the job
-        if name != "fetch" and _waiting_for_network(rundir, stages[:index]):
+        if name != "fetch" and _waiting_for_network(rundir, phases[:index]):
             # The offline pass needs the network and this run does not fetch:
-            # the caller brings the network up and runs `--stage fetch` first.
-            print(f"provision: the network is needed before stage {name}", file=sys.stderr)
+            # the caller brings the network up and runs `--phase fetch` first.
+            print(f"provision: the network is needed before phase {name}", file=sys.stderr)
             return NEED_NETWORK_EXIT
         started = time.monotonic()
         log.info("stage %s: start", name)
         try:
-            STAGES[name](ctx)
+            PHASES[name](ctx)
         except Exception as exc:  # every failure gets the summary; bugs included
             if args.debug and not isinstance(exc, (ProvisionError, OSError)):
                 raise

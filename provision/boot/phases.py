@@ -1,10 +1,16 @@
-"""The boot stages, one function each, in run order (see the package docstring).
+"""The boot phases, one function each, in run order (see the package docstring).
 
-Each stage reads what earlier stages left in the run directory and raises a
+A boot phase is one step of the initramfs (one process, one unit): fetching
+the config, or running the engine stages (:mod:`provision.stages`) that
+declare that phase. The engine phases are :data:`provision.stages.base.PHASES`;
+which stages each runs comes from the stages themselves, so a new stage
+runs at boot without anyone editing this file.
+
+Each phase reads what earlier phases left in the run directory and raises a
 ProvisionError (ConfigError, FetchError, StageError, ...) on failure; the
-caller turns that into the console summary. Once a stage decides there is
+caller turns that into the console summary. Once a phase decides there is
 nothing to provision on this boot (the root was provisioned before), it
-leaves the ``skip`` file and every later stage returns at once.
+leaves the ``skip`` file and every later phase returns at once.
 """
 
 from __future__ import annotations
@@ -28,14 +34,6 @@ if TYPE_CHECKING:
     from provision.config.pipeline import ParsedConfig
 
 log = logging.getLogger(__name__)
-
-# Which engine stages (provision.stages) each boot stage runs.
-ENGINE_STAGES: dict[str, tuple[str, ...]] = {
-    # kargs first: a config it refuses must stop the boot before any disk is touched.
-    "disks": ("kargs", "disks"),
-    "mount": ("mount",),
-    "files": ("users", "files", "network", "units", "containers"),
-}
 
 
 @dataclass(frozen=True)
@@ -247,18 +245,25 @@ def _cached_config(ctx: BootContext) -> tuple[Config, str]:
     return parsed.config, hashlib.sha256(data).hexdigest()
 
 
-def _apply(ctx: BootContext, boot_stage: str, root: Path) -> None:
+def _apply(ctx: BootContext, phase: str, root: Path) -> None:
     from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages
+    from provision.stages import stages_in_phase
+    from provision.stages.base import PHASES
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
+    # What later phases will write is fetched and verified now as well (not
+    # kept: the root is not mounted yet), so a bad URL stops the boot before
+    # this phase changes a disk.
+    later = PHASES[PHASES.index(phase) + 1:]
     request = ApplyRequest(
         config=config, config_sha256=digest, root=root,
         platform=str(platform) if platform else None,
+        verify_later=tuple(load_stages([n for p in later for n in stages_in_phase(p)])),
     )
-    outcome = apply_config(request, load_stages(ENGINE_STAGES[boot_stage]), report=ctx.report)
+    outcome = apply_config(request, load_stages(stages_in_phase(phase)), report=ctx.report)
     if outcome.already_done:
-        ctx.report(f"{boot_stage}: already done for this config")
+        ctx.report(f"{phase}: already done for this config")
 
 
 def disks(ctx: BootContext) -> None:
@@ -333,7 +338,8 @@ def umount(ctx: BootContext) -> None:
     os.sync()
 
 
-STAGES: dict[str, Callable[[BootContext], None]] = {
+# The boot phases in run order; "disks", "mount" and "files" run engine stages.
+PHASES: dict[str, Callable[[BootContext], None]] = {
     "fetch-offline": fetch_offline,
     "fetch": fetch,
     "disks": disks,
