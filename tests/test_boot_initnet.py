@@ -203,7 +203,7 @@ def test_bring_up_for_real_in_a_network_namespace(tmp_path: Path) -> None:
 
 
 def test_provision_run_fetches_over_the_static_network_it_brought_up(tmp_path: Path) -> None:
-    """The whole hand-off: the offline pass reads ip= and stops (75); the fetch stage configures the
+    """The whole hand-off: the offline pass reads ip= and stops (75); the fetch phase configures the
     address and fetches a file from a server in another network namespace, reachable only through it."""
     if shutil.which("unshare") is None or shutil.which("nsenter") is None or shutil.which("ip") is None:
         pytest.skip("unshare, nsenter or ip missing")

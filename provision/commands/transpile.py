@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "turn human YAML, Ignition 3.x or #cloud-config into machine JSON (merging several inputs)"
+HELP = "turn human YAML, Ignition 3.x, #cloud-config or network config into machine JSON (merging inputs)"
 DESCRIPTION = """\
 Translate one or more configs — human YAML (variant: provision), provision
 JSON, Ignition 3.x JSON, #cloud-config or cloud-init network config (v1, v2,

@@ -192,7 +192,7 @@ def test_aws_metadata_service_through_guestfwd(
 def test_static_address_from_ip_instead_of_dhcp(
     vm_env: VmEnv, fresh_disks: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """ip= with a static address: the fetch stage brings it up itself (no DHCP) and fetches over it."""
+    """ip= with a static address: the fetch phase brings it up itself (no DHCP) and fetches over it."""
     root, data = fresh_disks
     static = "ip=169.254.0.40::169.254.0.2:255.255.0.0:::none"  # no interface: the first Ethernet device
     with AwsImds(small_config("vm-static")) as imds:

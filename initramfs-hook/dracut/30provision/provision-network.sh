@@ -4,7 +4,7 @@
 # link through systemd-networkd (dracut's systemd-networkd module).
 set -eu
 # A static network (ip= or the seed's network-config) is brought up by the
-# fetch stage itself (provision.boot.initnet): no DHCP then.
+# fetch phase itself (provision.boot.initnet): no DHCP then.
 if [ -e /run/provision/initnet.json ]; then
     exit 0
 fi
