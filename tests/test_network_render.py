@@ -214,3 +214,15 @@ def test_a_second_run_changes_nothing_and_replaces_stale_files(tmp_path: Path) -
 def test_an_empty_network_section_is_empty() -> None:
     assert STAGE.is_empty(config(network={"interfaces": []}))
     assert not STAGE.is_empty(config())
+
+
+def test_ifupdown_keeps_static_addresses_next_to_dhcp(tmp_path: Path) -> None:
+    need("ifup")
+    provision(tmp_path, "ifupdown", {"interfaces": [
+        {"name": "eth0", "dhcp4": True, "dhcp6": True, "addresses": ["192.0.2.7/24", "2001:db8::7/64"]}]})
+    rendered = tmp_path / "etc/network/interfaces.d/50-provision"
+    out = subprocess.run(["ifup", "--no-act", "-a", "-i", str(rendered), "--state-dir", str(tmp_path / "state")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ip addr add 192.0.2.7/24 dev eth0" in out.stdout + out.stderr
+    assert "ip -6 addr add 2001:db8::7/64 dev eth0" in out.stdout + out.stderr

@@ -91,6 +91,7 @@ def stanzas(network: Networking, iface: NetInterface) -> list[str]:
     dns = _options([("dns-nameservers", " ".join(servers)), ("dns-search", " ".join(search))])
     if iface.dhcp4:
         out += [f"iface {name} inet dhcp", *extra, *dns, *_routes(iface, 4)]
+        out += [f"    up ip addr add {a} dev {name}" for a in v4]  # static ones next to the lease
     elif v4:
         out += [f"iface {name} inet static", *_options([("address", v4[0]), ("gateway", iface.gateway4)]),
                 *extra, *dns, *_routes(iface, 4)]
@@ -99,6 +100,7 @@ def stanzas(network: Networking, iface: NetInterface) -> list[str]:
         out += [f"iface {name} inet manual", *extra, *(dns if not (v6 or iface.dhcp6) else []), *_routes(iface, 4)]
     if iface.dhcp6:
         out += [f"iface {name} inet6 dhcp", *_routes(iface, 6)]
+        out += [f"    up ip -6 addr add {a} dev {name}" for a in v6]
     elif v6:
         out += [f"iface {name} inet6 static", *_options([("address", v6[0]), ("gateway", iface.gateway6)]),
                 *_routes(iface, 6)]
