@@ -24,10 +24,13 @@ log = logging.getLogger(__name__)
 # Logical tool name -> default executable. Looked up on PATH (plus the sbin
 # directories, which an initramfs or a non-root PATH may lack) at call time.
 TOOLS: dict[str, str] = {
+    "VBoxControl": "VBoxControl",
     "blkid": "blkid",
     "blockdev": "blockdev",
     "btrfs": "btrfs",
+    "chccwdev": "chccwdev",
     "chpasswd": "chpasswd",
+    "cio_ignore": "cio_ignore",
     "cryptsetup": "cryptsetup",
     "groupadd": "groupadd",
     "groupdel": "groupdel",
@@ -49,6 +52,7 @@ TOOLS: dict[str, str] = {
     "userdel": "userdel",
     "usermod": "usermod",
     "vmtoolsd": "vmtoolsd",
+    "vmur": "vmur",
     "vmware-rpctool": "vmware-rpctool",
     "wipefs": "wipefs",
     "xorriso": "xorriso",

@@ -135,11 +135,11 @@ def test_summary_names_stage_item_and_cause() -> None:
 
 def test_the_platform_network_config_in_the_run_directory_is_rendered_into_the_root(
         tmp_path: Path, root: Path) -> None:
-    """A datasource's network-config, handed over through the run directory, reaches the target."""
+    """A datasource's network-config (its fetch result's extras, kept in the run directory) reaches the target."""
     (root / "usr/lib/systemd").mkdir(parents=True)
     (root / "usr/lib/systemd/systemd-networkd").write_text("")  # the image's network manager
-    (tmp_path / "run").mkdir(mode=0o700)
-    (tmp_path / "run/network-config").write_bytes(
+    (tmp_path / "run/platform").mkdir(mode=0o700, parents=True)
+    (tmp_path / "run/platform/network-config").write_bytes(
         b"network:\n  version: 1\n  config:\n    - type: physical\n      name: eth0\n"
         b"      subnets:\n        - type: static\n          address: 192.0.2.5/24\n          gateway: 192.0.2.1\n")
     done = run(tmp_path, root, config("net"))
@@ -147,4 +147,3 @@ def test_the_platform_network_config_in_the_run_directory_is_rendered_into_the_r
     assert "network configuration from the platform's network-config" in done.stderr
     rendered = (root / "etc/systemd/network/10-provision-eth0.network").read_text()
     assert "Address=192.0.2.5/24" in rendered and "Gateway=192.0.2.1" in rendered
-    assert not (tmp_path / "run/network-config").exists()  # cleaned up with the cached config

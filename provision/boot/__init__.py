@@ -17,6 +17,7 @@ engine stages, :mod:`provision.stages`, that declare it):
 - :mod:`.rundir`   what the phases leave for each other under /run/provision
 - :mod:`.rootpeek` has this root been provisioned already? (before it is mounted)
 - :mod:`.remote`   which sources in a config need the network
+- :mod:`.imageconfig` the image's base configs and the platform's credentials around the fetch
 - :mod:`.summary`  the short failure summary for the console
 - :mod:`.phases`   the phases themselves
 """

@@ -9,8 +9,8 @@ needs its addresses from somewhere before the config can be fetched:
    ``ifname=``, see :mod:`provision.boot.kernelnet`), the administrator's
    explicit word, wins; else
 2. the platform's network config found without the network (a NoCloud seed's
-   ``network-config`` on a cidata filesystem, passed in the fetch result as
-   raw bytes), imported like any cloud-init network config.
+   ``network-config`` on a cidata filesystem, in the fetch result's extras),
+   imported like any cloud-init network config.
 
 The offline pass (:func:`decide`) checks it like any config's network
 section and, when every interface in it is static, stores it in the run

@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provision.boot.imageconfig import (
+    base_remote_sources,
+    use_platform_credentials,
+    with_base_configs,
+)
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
 from provision.errors import ConfigError, FetchError, ProvisionError
@@ -119,17 +124,19 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     from provision.platforms.base import default_client
 
     parsed = _parse(data, source)
+    use_platform_credentials(ctx.settings, _platform_name(ctx))
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
-    spec = _with_platform_network(ctx, resolved.spec)
+    # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
+    spec = with_base_configs(ctx.settings, _platform_name(ctx), resolved.spec, ctx.report)
+    spec = _with_platform_network(ctx, spec)
     write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
 
 
-def _keep_network_config(ctx: BootContext, raw: bytes | None) -> None:
-    if raw is not None:
-        ctx.rundir.write_private(ctx.rundir.network_config, raw)
+def _platform_name(ctx: BootContext) -> str:
+    return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
 
 
 def _with_platform_network(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def _with_platform_network(ctx: BootContext, spec: dict[str, Any]) -> dict[str, 
     from provision.importers.network import with_platform_network
 
     try:
-        raw = ctx.rundir.network_config.read_bytes()
+        raw = (ctx.rundir.platform_data / "network-config").read_bytes()
     except FileNotFoundError:
         return spec
     merged = with_platform_network(spec, raw, "the platform's network-config")
@@ -175,8 +182,8 @@ def fetch_offline(ctx: BootContext) -> None:
         return
     outcome = acquire_config(ctx.settings, offline=True, scrub=True)
     _record_source(ctx, outcome.platform, outcome.source)
-    seed_network_config = outcome.network_config  # e.g. a cidata seed's network-config
-    _keep_network_config(ctx, seed_network_config)
+    ctx.rundir.keep_platform_data(outcome.extras)
+    seed_network_config = outcome.extras.get("network-config")  # e.g. a cidata seed's
     if outcome.status == "need-network":
         ctx.report(f"platform {outcome.platform}: the network is needed ({outcome.source})")
         _decide_network(ctx, seed_network_config)
@@ -188,7 +195,7 @@ def fetch_offline(ctx: BootContext) -> None:
     else:
         data, source = outcome.data, outcome.source
     parsed = _parse(data, source)
-    remote = remote_sources(parsed.spec or {})
+    remote = remote_sources(parsed.spec or {}) + base_remote_sources(ctx.settings, outcome.platform)
     if remote:
         ctx.rundir.write_private(ctx.rundir.offline_config, data)
         kinds = sorted({scheme(s) for s in remote})
@@ -219,7 +226,7 @@ def fetch(ctx: BootContext) -> None:
     else:
         outcome = acquire_config(ctx.settings, offline=False, scrub=True)
         _record_source(ctx, outcome.platform, outcome.source)
-        _keep_network_config(ctx, outcome.network_config)
+        ctx.rundir.keep_platform_data(outcome.extras)
         if outcome.status == "need-network":  # the platform said so again: a bug there
             raise FetchError(f"platform {outcome.platform} still needs the network: {outcome.source}")
         if outcome.status == "none" or outcome.data is None:
@@ -252,6 +259,7 @@ def _apply(ctx: BootContext, phase: str, root: Path) -> None:
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
+    use_platform_credentials(ctx.settings, _platform_name(ctx))
     # What later phases will write is fetched and verified now as well (not
     # kept: the root is not mounted yet), so a bad URL stops the boot before
     # this phase changes a disk.
@@ -332,8 +340,7 @@ def umount(ctx: BootContext) -> None:
         ctx.report(f"unmounted {', '.join(unmounted)}")
     # The last stage: the cached config (password hashes, credentials) has
     # served its purpose and should not linger in the booted system's /run.
-    for path in (ctx.rundir.config_cache, ctx.rundir.offline_config, ctx.rundir.network_config,
-                 ctx.rundir.initnet):
+    for path in (ctx.rundir.config_cache, ctx.rundir.offline_config, ctx.rundir.initnet):
         path.unlink(missing_ok=True)
     os.sync()
 

@@ -37,7 +37,7 @@ from provision.stages.base import Action, Plan, StageBase, Step, Target
 from provision.stages.journal import StageJournal, config_digest
 from provision.stages.staging import Need, Staging
 from provision.target.accounts import OwnerLookup
-from provision.target.tree import NodeState, TargetTree, copy_chunks, split_path
+from provision.target.tree import NodeState, TargetMissingError, TargetTree, copy_chunks, split_path
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,7 @@ class FilesStage(StageBase):
                     items.append(planner.link(entry))
             _check_owner_names(config, tree, items)
             _check_hard_link_targets(planner, items)
+            _check_same_node_through_links(tree, items)
         preimage = recorded if recorded is not None else planner.states
         actions = [Action(i.action, i.path, i.kind) for i in items]
         return Plan(NAME, actions, FilesPlan(items, preimage, recorded is not None, digest))
@@ -289,6 +290,35 @@ def _check_owner_names(config: Config, tree: TargetTree, items: list[Item]) -> N
             raise StageError(NAME, item.path, f"user {user!r} does not exist in the target")
         if item.group.id is None and group is not None and owners.gid(group) is None and group not in config_groups:
             raise StageError(NAME, item.path, f"group {group!r} does not exist in the target")
+
+
+def _check_same_node_through_links(tree: TargetTree, items: list[Item]) -> None:
+    """Two entries that reach one node through a symlink already in the target: fail before writing.
+
+    (Links the config itself declares are refused earlier, by validate.)
+    Ignition finds this only when the second write collides.
+    """
+    seen: dict[str, str] = {}
+    for item in items:
+        resolved = _resolved(tree, item.path)
+        other = seen.setdefault(resolved, item.path)
+        if other != item.path:
+            raise StageError(NAME, item.path, f"is the same node as {other} on the target ({resolved}), "
+                             "reached through a symlink already there")
+
+
+def _resolved(tree: TargetTree, path: str) -> str:
+    """``path`` with the symlinks among its existing parents followed (inside the root)."""
+    parts = split_path(path)
+    for cut in range(len(parts), 0, -1):  # the deepest part that exists decides
+        try:
+            head = tree.resolve("/" + "/".join(parts[:cut]), follow_last=cut < len(parts))
+        except TargetMissingError:
+            continue
+        except ProvisionError as exc:
+            raise StageError(NAME, path, str(exc)) from exc
+        return canonical("/".join([head, *parts[cut:]]))
+    return canonical(path)
 
 
 def _check_hard_link_targets(planner: _Planner, items: list[Item]) -> None:

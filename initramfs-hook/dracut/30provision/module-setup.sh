@@ -81,6 +81,18 @@ install() {
         esac
     done
 
+    # The image's base configs and built-in user config (Ignition's and ours):
+    # the fetch stage merges them as Ignition does.
+    local dir part
+    for dir in /usr/lib/ignition /etc/ignition /usr/lib/provision /etc/provision; do
+        for part in base.d base.platform.d user.ign user.json user.yaml user.yml; do
+            [ -e "$dir/$part" ] || continue
+            while read -r f; do
+                inst_simple "$f" "$f"
+            done < <(find "$dir/$part" -type f)
+        done
+    done
+
     inst_script "$moddir/provision-generator" "$systemdutildir/system-generators/provision-generator"
     inst_script "$moddir/provision-network.sh" /usr/lib/provision/provision-network.sh
     inst_script "$moddir/provision-sysroot.sh" /usr/lib/provision/provision-sysroot.sh
