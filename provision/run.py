@@ -36,6 +36,7 @@ TOOLS: dict[str, str] = {
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
+    "ip": "ip",
     "mcopy": "mcopy",
     "mdadm": "mdadm",
     "mkfs.btrfs": "mkfs.btrfs",

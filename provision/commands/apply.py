@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 HELP = "apply a config to a target root (once; a rerun of the same config is a no-op)"
 DESCRIPTION = """\
-Apply CONFIG (provision, Ignition 3.x or #cloud-config; JSON or YAML) to the
-target root DIR: disks, mounts, users, files, systemd units and the container
-runtime, in that order. The outcome is recorded in DIR/etc/.provision/result.json;
+Apply CONFIG (provision, Ignition 3.x, #cloud-config or cloud-init network
+config; JSON or YAML) to the target root DIR: disks, mounts, users, files,
+network, systemd units and the container runtime, in that order. The outcome is recorded in DIR/etc/.provision/result.json;
 applying the same config again does nothing and says so, unless --force;
 a root provisioned with another config is refused, unless --force. A run
 that was interrupted or failed resumes (stages already applied are kept)

@@ -1,4 +1,4 @@
-"""The newest config model (spec 1.0.0) as typed, immutable value classes.
+"""The newest config model (spec 1.1.0) as typed, immutable value classes.
 
 Stages only ever see these. Field names are the spec's camelCase names in
 snake_case; ``None`` means "not set" (the stage applies the documented
@@ -435,6 +435,95 @@ class Containers(_Model):
     preload: tuple[Resource, ...] = ()
 
 
+# --- network (spec 1.1.0) ---
+
+
+@model_class
+class NetMatch(_Model):
+    """Which device(s) an ethernet entry applies to; all given fields must match."""
+
+    name: str | None = None  # may be a shell glob (en*)
+    mac_address: str | None = None
+    driver: str | None = None
+
+
+@model_class
+class NetRoute(_Model):
+    to: str  # CIDR, or "default"
+    via: str | None = None
+    metric: int | None = None
+    table: int | None = None
+    on_link: bool = False
+
+
+@model_class
+class NameServers(_Model):
+    addresses: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+
+
+@model_class
+class BondSettings(_Model):
+    mode: str = "balance-rr"
+    mii_monitor_interval: int | None = None
+    lacp_rate: str | None = None
+    transmit_hash_policy: str | None = None
+    primary: str | None = None
+    up_delay: int | None = None
+    down_delay: int | None = None
+    min_links: int | None = None
+    ad_select: str | None = None
+    arp_interval: int | None = None
+    arp_ip_targets: tuple[str, ...] = ()
+
+
+@model_class
+class VlanSettings(_Model):
+    id: int
+    link: str
+
+
+@model_class
+class BridgeSettings(_Model):
+    stp: bool | None = None
+    forward_delay: int | None = None
+    priority: int | None = None
+    hello_time: int | None = None
+    max_age: int | None = None
+
+
+@model_class
+class NetInterface(_Model):
+    """One interface: a physical one (matched), a bond, a VLAN or a bridge."""
+
+    name: str
+    type: str = "ethernet"  # ethernet, bond, vlan, bridge
+    match: NetMatch | None = None
+    set_name: str | None = None  # rename the matched device (ethernet only)
+    mac_address: str | None = None  # MAC to set (bonds, bridges, cloned MACs)
+    mtu: int | None = None
+    dhcp4: bool = False
+    dhcp6: bool = False
+    accept_ra: bool | None = None
+    addresses: tuple[str, ...] = ()
+    gateway4: str | None = None
+    gateway6: str | None = None
+    routes: tuple[NetRoute, ...] = ()
+    nameservers: NameServers = model_field(default_factory=NameServers)
+    optional: bool = False
+    members: tuple[str, ...] = ()  # bond and bridge members, by name
+    bond: BondSettings | None = None
+    vlan: VlanSettings | None = None
+    bridge: BridgeSettings | None = None
+
+
+@model_class
+class Networking(_Model):
+    renderer: str = "auto"  # auto, networkd, networkmanager, netplan, ifupdown
+    interfaces: tuple[NetInterface, ...] = ()
+    nameservers: NameServers = model_field(default_factory=NameServers)
+
+
 @model_class
 class ConfigReferences(_Model):
     merge: tuple[Resource, ...] = ()
@@ -493,3 +582,4 @@ class Config(_Model):
     passwd: Passwd = model_field(default_factory=Passwd)
     kernel_arguments: KernelArguments = model_field(default_factory=KernelArguments)
     containers: Containers = model_field(default_factory=Containers)
+    network: Networking = model_field(default_factory=Networking)

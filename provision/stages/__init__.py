@@ -28,6 +28,7 @@ STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("users", "provision.stages.users"),
     ("instance", "provision.stages.instance"),
     ("files", "provision.stages.files"),
+    ("network", "provision.stages.network"),
     ("units", "provision.stages.units"),
     ("containers", "provision.stages.containers"),
 )

@@ -13,7 +13,7 @@ from typing import Any
 from provision.config import versions
 from provision.config.kinds import Imported
 from provision.diagnostics import error
-from provision.importers.cloudconfig import commands, files, growth, storage, system, users
+from provision.importers.cloudconfig import commands, files, growth, network, storage, system, users
 from provision.importers.cloudconfig.context import Context
 from provision.source.document import Document
 
@@ -68,6 +68,7 @@ HANDLED = {
     "growpart": growth.translate_growpart,
     "resize_rootfs": growth.translate_resize_rootfs,
     "phone_home": growth.translate_phone_home,
+    "network": network.translate_cloud_config_network,
 }
 
 
