@@ -175,3 +175,14 @@ def test_instance_data_round_trips_through_json() -> None:
     instance = InstanceData(platform="gce", instance_id="1", public_keys=(PublicKey(KEY1, "u"),),
                             report_urls={"phone_home": "http://x"})
     assert InstanceData.from_json(json.loads(json.dumps(instance.to_json()))) == instance
+
+
+def test_kept_cloud_init_meta_data_of_other_platforms_is_read(tmp_path: Path) -> None:
+    (tmp_path / "run/platform").mkdir(parents=True)
+    (tmp_path / "run/platform/meta-data").write_text(
+        f"instance-id: i-maas-7\nlocal-hostname: node7\npublic-keys: ['{KEY1}']\n")
+    instance = collect("maas", "http://127.0.0.1:9", tmp_path)
+    assert instance is not None and instance.instance_id == "i-maas-7"
+    assert instance.local_hostname == "node7" and instance.public_keys == (PublicKey(KEY1),)
+    (tmp_path / "run/platform/meta-data").write_text("{not: yaml: at all")
+    assert collect("maas", "http://127.0.0.1:9", tmp_path) is None

@@ -53,7 +53,7 @@ class _Reader:
                 self._documents[name] = (
                     None if data is None else parsers.DOCUMENT_FORMATS[spec.get("format", "json")](data)
                 )
-            except ValueError as exc:
+            except Exception as exc:  # json's ValueError, yaml's YAMLError: not that format
                 raise FetchError(f"{self.name}: metadata document {spec['path'].split('?')[0]} "
                                  f"is not {spec.get('format', 'json')}: {exc}") from None
         return self._documents[name]
@@ -215,6 +215,18 @@ def collect_instance(ctx: Context, platform: str) -> InstanceData | None:
         return _nocloud(ctx)
     if platform == "openstack":
         return _openstack(ctx)
-    if ctx.offline:
+    from provision.platforms.http_cloud import load_entries
+
+    entry = load_entries().get(platform)
+    if entry is not None and entry.metadata:
+        return None if ctx.offline else from_http_entry(ctx, platform)
+    # Platforms that hand over cloud-init style meta-data (MAAS, CloudStack, ...):
+    # the fetch kept it in the run directory; its keys are NoCloud's.
+    kept = _kept_extra(ctx, "meta-data")
+    if kept is None:
         return None
-    return from_http_entry(ctx, platform)
+    try:
+        return from_files(platform, _NOCLOUD_SECTION, {"meta-data": kept})
+    except FetchError as exc:
+        log.warning("%s: meta-data not read: %s", platform, exc)
+        return None
