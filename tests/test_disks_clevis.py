@@ -290,12 +290,14 @@ def dm_crypt_assumed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stage_config(device: str, url: str, thumbprint: str) -> object:
-    return config({
+    from provision.config.build import build_config
+
+    return build_config({"provision": {"version": "1.0.0", "timeouts": {"httpTotal": 3}}, "storage": {
         "disks": [{"device": device, "wipeTable": True, "partitions": [{"label": "root"}]}],
         "luks": [{"name": "root", "device": "/dev/disk/by-partlabel/root", "options": FAST_KDF,
                   "wipeVolume": True,
                   "clevis": {"tang": [{"url": url, "thumbprint": thumbprint}]}}],
-    })
+    }})
 
 
 @pytest.mark.root
@@ -321,8 +323,9 @@ def test_wrong_thumbprint_fails_closed(disk_env: Path, loop_factory: LoopFactory
 @needs_loop
 @pytest.mark.usefixtures("dm_crypt_assumed")
 def test_unreachable_tang_fails_before_any_change(disk_env: Path, loop_factory: LoopFactory) -> None:
-    """No server at the URL: the advertisement (a need of the stage) cannot be fetched,
-    the error names the Tang server, and the disk is untouched."""
+    """No server at the URL: the advertisement (a need of the stage) cannot be fetched
+    (retried until the config's httpTotal), the error names the Tang server, and the
+    disk is untouched."""
     device, image = loop_factory(32)
     before = image_digest(image, device)
     url = f"http://127.0.0.1:{_free_port()}"

@@ -20,7 +20,17 @@ from functools import partial
 from typing import Any
 
 from provision.config import model
-from provision.disks import clevis, devices, filesystems, inuse, kernel, layout, luks, raid, references
+from provision.disks import (
+    clevis,
+    devices,
+    filesystems,
+    inuse,
+    kernel,
+    layout,
+    luks,
+    raid,
+    references,
+)
 from provision.disks.layout import LayoutPlan
 from provision.disks.probe import probe
 from provision.errors import ProvisionError
