@@ -374,7 +374,10 @@ _SALT = st.text(alphabet="./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 
 
 @settings(max_examples=30, deadline=None)
-@given(password=st.text(st.characters(blacklist_characters="\x00"), max_size=20), salt=_SALT)
+# A config is UTF-8, so a password in one cannot hold a lone surrogate (Cs):
+# generate what a config can carry, not what Python strings can.
+@given(password=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                        max_size=20), salt=_SALT)
 def test_common_shapes_are_what_passlib_identifies(password: str, salt: str) -> None:
     """Hashes made by passlib are recognised by the fast path as passlib names them."""
     import re

@@ -128,9 +128,16 @@ def test_cloud_config_unsupported_key_is_fatal_with_strict(
     assert not (tmp_path / "out.json").exists()
 
 
-def test_shell_script_user_data_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_shell_script_user_data_becomes_a_run_once_unit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     got = run_transpile(capsys, tmp_path, "#!/bin/sh\necho hi\n", name="user-data")
-    assert got.status == 1 and "not supported" in got.only("error")["message"]
+    assert got.status == 0 and got.spec is not None
+    assert [u["name"] for u in got.spec["systemd"]["units"]] == ["provision-user-scripts.service"]
+
+
+def test_part_handler_user_data_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    got = run_transpile(capsys, tmp_path, "#part-handler\ndef list_types():\n    return []\n", name="user-data")
+    error = got.only("error")
+    assert got.status == 1 and "not supported" in error["message"] and error["line"] == 1
 
 
 # -- merging ---------------------------------------------------------------------

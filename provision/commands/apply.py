@@ -47,16 +47,14 @@ def read_config(path: str) -> tuple[Config, str]:
     from provision.commands.report import print_diagnostics
     from provision.config.pipeline import parse_config
     from provision.diagnostics import has_errors
-    from provision.errors import ConfigError, UsageError
+    from provision.errors import ConfigError
+    from provision.source.loader import read_config_file
 
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    data = read_config_file(path)  # the same size cap and file checks as validate
     parsed = parse_config(data, path)
     errors = [d for d in parsed.diagnostics if d.is_error]
     if parsed.config is None or has_errors(parsed.diagnostics):
-        sources = {path: parsed.document.lines} if parsed.document else None
+        sources = {path: parsed.document.quotable_lines()} if parsed.document else None
         print_diagnostics(errors or parsed.diagnostics, "text", sources, stream=sys.stderr)
         raise ConfigError(errors or parsed.diagnostics)
     return parsed.config, hashlib.sha256(data).hexdigest()

@@ -65,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     inputs = [load_input(read_config_file(path), path, args.files_dir) for path in args.files]
     result = transpile(inputs, pretty=args.pretty, to_human=args.to_human, platform=args.platform)
     found = strictened(result.diagnostics) if args.strict else result.diagnostics
-    sources = {i.name: i.document.lines for i in inputs if i.document is not None}
+    sources = {i.name: i.document.quotable_lines() for i in inputs if i.document is not None}
     print_diagnostics(found, args.format, sources, stream=sys.stderr)
     if has_errors(found) or result.output is None:
         if args.format == "text":

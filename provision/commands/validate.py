@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -76,7 +77,11 @@ def main(args: argparse.Namespace) -> int:
                 "diagnostics": [to_json(d) for d in found],
             })
             continue
-        lines = parsed.document.lines if parsed.document else data.decode("utf-8", "replace").splitlines()
+        # Lines for snippets (text only), with their secrets marked for masking.
+        lines: Sequence[str] = []
+        if found and args.format == "text":
+            lines = (parsed.document.quotable_lines() if parsed.document
+                     else data.decode("utf-8", "replace").splitlines())
         sources = {path: lines}
         print_diagnostics(found, args.format, sources, stream=sys.stdout)
         if args.format == "text":

@@ -61,6 +61,34 @@ MARKERS: dict[str, Callable[[Document], bool]] = {
 }
 
 
+# First-line markers of cloud-init user data other than a plain #cloud-config
+# (provision.importers.userdata handles them; cloud-init compares lower-cased).
+_USER_DATA_PREFIXES = (
+    b"#!", b"#include", b"#cloud-boothook", b"#part-handler", b"#upstart-job",
+    b"#cloud-config-archive", b"#cloud-config-jsonp", b"## template: jinja",
+)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_user_data(data: bytes) -> bool:
+    """cloud-init user data that is not a single #cloud-config: a look at the bytes only.
+
+    gzip data counts (it may hold any format). MIME is a leading header block
+    naming ``MIME-Version:`` (cloud-init looks for it anywhere in the first
+    4 KiB, which would also catch a config that merely quotes a mail header).
+    """
+    if data[:2] == _GZIP_MAGIC:
+        return True
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(_USER_DATA_PREFIXES) or head.startswith((b"content-type:", b"mime-version:")):
+        return True
+    if head.startswith(b"#cloud-config"):
+        return False
+    headers = head.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].split(b"\n")
+    return any(line.startswith(b"mime-version:") for line in headers) and all(
+        line[:1] in (b" ", b"\t") or (b" " not in line.partition(b":")[0] and b":" in line) for line in headers)
+
+
 def recognise(document: Document) -> str | None:
     """The document's format: an IMPORTERS name, "provision", or None."""
     for name, marker in MARKERS.items():

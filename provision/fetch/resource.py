@@ -14,8 +14,6 @@ consumer must read it to the end and only then commit what it wrote, which
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 import queue
@@ -27,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, urlsplit
 
 from provision.config.model import Resource
 from provision.errors import FetchError
@@ -176,7 +174,7 @@ def _open_source(
             with_identity = _azure_blob_with_identity(source, headers, credentials, client)
             if with_identity is not None:
                 return with_identity.iter_chunks(chunk_size), with_identity.close
-        response = client.get(source, headers, stream=True, not_found_ok=False)
+        response = client.get(source, headers, stream=True, not_found_ok=False, headers_first_hop_only=True)
         return response.iter_chunks(chunk_size), response.close
     if scheme == "tftp":
         from provision.fetch.tftp import tftp_chunks
@@ -262,18 +260,17 @@ def object_store_url(source: str, endpoints: ObjectStoreEndpoints = DEFAULT_ENDP
 
 
 def decode_data_url(url: str) -> bytes:
-    """The bytes of an RFC 2397 ``data:[<mediatype>][;base64],<data>`` URL."""
-    head, comma, payload = url.partition(",")
-    if not comma or not head.lower().startswith("data:"):
-        raise FetchError("invalid data URL: no ',' separating the header from the data")
-    params = [p.strip().lower() for p in head[5:].split(";")]
-    raw = unquote_to_bytes(payload)
-    if "base64" not in params[1:]:
-        return raw
+    """The bytes of an RFC 2397 ``data:[<mediatype>][;base64],<data>`` URL.
+
+    Validation's parser, so what is written is exactly what was validated:
+    a URL validate refuses is never decoded some other way here.
+    """
+    from provision.config.checks.dataurl import DataURLError, parse_data_url
+
     try:
-        return base64.b64decode(b"".join(raw.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise FetchError("invalid data URL: the base64 data does not decode") from None
+        return parse_data_url(url).data
+    except DataURLError as exc:
+        raise FetchError(f"invalid data URL: {exc}") from None
 
 
 def _is_remote(source: str | None) -> bool:

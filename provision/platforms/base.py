@@ -53,12 +53,15 @@ Result = Found | NoConfig | NeedNetwork
 def default_client(settings: Settings) -> HttpClient:
     """The HTTP client for metadata and config URLs: our User-Agent, the fetch deadline.
 
-    No proxy: metadata services are link-local, and a config's own proxy
-    settings only apply to what the config references.
+    The deadline (provision.fetch.timeout) bounds every request and every
+    config body whole, streamed or not: a server trickling a config must not
+    outlast it. No proxy: metadata services are link-local, and a config's
+    own proxy settings only apply to what the config references.
     """
     from provision.fetch.http import HttpClient
 
-    return HttpClient(user_agent=settings.user_agent, deadline=settings.fetch_timeout)
+    return HttpClient(user_agent=settings.user_agent, deadline=settings.fetch_timeout,
+                      total_timeout=settings.fetch_timeout, total_timeout_name="provision.fetch.timeout")
 
 
 @dataclass

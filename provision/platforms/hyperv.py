@@ -38,7 +38,11 @@ POLL_INTERVAL = 0.2
 
 def read_pool(path: Path) -> dict[str, str]:
     """key -> value for every record of a KVP pool file (later records win)."""
-    data = path.read_bytes()
+    from provision.platforms.localread import read_platform_file
+
+    data = read_platform_file(path, "hyperv")
+    if data is None:
+        raise FetchError(f"hyperv: {path} does not exist")
     if len(data) % RECORD_SIZE:
         raise FetchError(f"hyperv: {path} is {len(data)} bytes, not whole {RECORD_SIZE}-byte records")
     return dict(_records(data))

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from provision.errors import FetchError
 from provision.platforms.base import Context, Found, NeedNetwork, NoConfig, Result
+from provision.platforms.localread import read_platform_file
 from provision.platforms.payload import decode_payload
 
 VERSION = "2012-03-01"
@@ -75,8 +76,8 @@ def _credentials(ctx: Context) -> tuple[Mapping[str, Any], str] | NeedNetwork | 
     directory = ctx.settings.host_path(CLOUD_CFG_DIR)
     for path in sorted(directory.glob("*.cfg")) if directory.is_dir() else []:
         try:
-            found = _maas_section(yaml.safe_load(path.read_bytes()))
-        except (OSError, yaml.YAMLError):
+            found = _maas_section(yaml.safe_load(read_platform_file(path, "maas") or b""))
+        except (FetchError, yaml.YAMLError):
             continue
         if found:
             return found, f"{CLOUD_CFG_DIR}/{path.name}"

@@ -26,6 +26,7 @@ from pathlib import Path
 from provision.errors import FetchError
 from provision.platforms.base import Context, Found, NeedNetwork, NoConfig, Result
 from provision.platforms.detect import CIDATA_LABELS
+from provision.platforms.localread import read_platform_file
 from provision.platforms.payload import decode_payload
 from provision.platforms.systree import find_labelled_device
 from provision.platforms.urls import fetch_config_url, scheme_of
@@ -94,14 +95,7 @@ def _from_directory(ctx: Context, seed: str) -> Result:
     files: dict[str, bytes | None] = {}
     for name in (USER_DATA, *EXTRAS):
         path = Path(seed_url(str(directory), name))
-        try:
-            if path.stat().st_size > MAX_SEED_FILE:
-                raise FetchError(f"nocloud seed {path}: larger than {MAX_SEED_FILE} bytes")
-            files[name] = path.read_bytes()
-        except FileNotFoundError:
-            files[name] = None
-        except OSError as exc:
-            raise FetchError(f"nocloud seed {path}: {exc.strerror}") from None
+        files[name] = read_platform_file(path, "nocloud seed", limit=MAX_SEED_FILE)
     user_data = files.pop(USER_DATA)
     if user_data is None:
         raise FetchError(f"nocloud seed {directory} has no {USER_DATA}")

@@ -59,14 +59,12 @@ def _dirs(settings: Settings, tool: str) -> list[Path]:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > MAX_SYSTEM_CONFIG_BYTES:
-            raise FetchError(f"{path}: {size} bytes; a system config is at most "
-                             f"{MAX_SYSTEM_CONFIG_BYTES}")
-        return path.read_bytes()
-    except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror}") from None
+    from provision.platforms.localread import read_platform_file
+
+    data = read_platform_file(path, "system config", limit=MAX_SYSTEM_CONFIG_BYTES)
+    if data is None:
+        raise FetchError(f"cannot read {path}: it disappeared")
+    return data
 
 
 def user_config(settings: Settings) -> Found | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provision.errors import CommandError, FetchError, ProvisionError
 from provision.platforms.base import Context, Found, NoConfig, Result
+from provision.platforms.localread import read_platform_file
 from provision.platforms.payload import decode_payload
 from provision.run import run
 
@@ -54,7 +55,7 @@ def fetch(ctx: Context) -> Result:
             target = Path(scratch, f"{name}.{kind}")
             try:
                 run("vmur", ["re", "-f", spool_id, str(target)], timeout=120)
-                data = target.read_bytes().strip(b"\0")
+                data = (read_platform_file(target, "zvm") or b"").strip(b"\0")
             except (CommandError, OSError) as exc:
                 raise FetchError(f"zvm: cannot receive spool file {spool_id}: {exc}") from None
         origin = f"zvm reader spool file {spool_id} ({name}.{kind})"
