@@ -220,15 +220,18 @@ def bound_slots(device: str) -> list[str]:
 
 
 def _prove_unlock(luks: model.Luks, device: str) -> None:
+    why = "clevis lists no binding"
     for slot in bound_slots(device):
         passed = run("clevis", ["luks", "pass", "-d", device, "-s", slot], check=False)
         if passed.status != 0 or not passed.stdout_bytes:
+            why = f"clevis luks pass: {passed.stderr.strip() or 'no key'}"
             continue
         tested = run("cryptsetup", ["open", "--test-passphrase", "--key-file=-", device],
                      input=passed.stdout_bytes, check=False)
         if tested.status == 0:
             return
-    raise LuksError(f"LUKS volume {luks.name} was bound with clevis, but the binding does not unlock it")
+        why = "the key clevis recovers does not open the volume"
+    raise LuksError(f"LUKS volume {luks.name} was bound with clevis, but the binding does not unlock it ({why})")
 
 
 def _check_discard_flag(luks: model.Luks, device: str) -> None:
