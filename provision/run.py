@@ -36,6 +36,7 @@ TOOLS: dict[str, str] = {
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
+    "ip": "ip",
     "jose": "jose",
     "mcopy": "mcopy",
     "mdadm": "mdadm",

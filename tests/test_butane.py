@@ -289,7 +289,7 @@ def test_transpile_writes_provision_json_with_the_same_meaning(files_dir: Path,
     status, err, out = transpile_cli(text, files_dir, capsys)
     assert status == 0, err
     spec = json.loads(out.read_text())
-    assert spec["provision"] == {"version": "1.0.0"}
+    assert spec["provision"] == {"version": "1.1.0"}
     assert spec["storage"]["files"][0]["mode"] == 0o600
     assert decoded(spec["storage"]["files"][0]["contents"]) == "fine\n"
     assert spec["systemd"]["units"][0]["enabled"] is True

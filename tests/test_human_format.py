@@ -31,7 +31,7 @@ def test_snake_case_keys_become_the_specs_names(capsys: pytest.CaptureFixture[st
     ))
     assert got.status == 0, got.stderr
     assert got.spec == {
-        "provision": {"version": "1.0.0"},
+        "provision": {"version": "1.1.0"},
         "storage": {"disks": [{"device": "/dev/vdb", "wipeTable": True,
                                "partitions": [{"label": "a", "sizeMiB": 10, "startMiB": 2}]}]},
         "passwd": {"users": [{"name": "core", "noCreateHome": True, "sshAuthorizedKeys": [KEY]}]},
@@ -93,7 +93,7 @@ def test_provision_section_holds_fetch_settings(capsys: pytest.CaptureFixture[st
         "provision:\n  timeouts: {http_total: 30}\n  config:\n    merge:\n      - source: https://example.com/base.json\n"
     ))
     assert got.status == 0, got.stderr
-    assert got.spec == {"provision": {"version": "1.0.0", "timeouts": {"httpTotal": 30},
+    assert got.spec == {"provision": {"version": "1.1.0", "timeouts": {"httpTotal": 30},
                                       "config": {"merge": [{"source": "https://example.com/base.json"}]}}}
 
 

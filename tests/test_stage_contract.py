@@ -145,7 +145,7 @@ def test_staged_contents_are_gone_after_the_run(tmp_path: Path, server: Loopback
     assert proc.returncode == 0, proc.stderr
     assert (root / "big").read_bytes() == big
     assert not (root / "etc/.provision/staging").exists()
-    assert sorted(p.name for p in (root / "etc/.provision").iterdir()) == ["journal", "result.json"]
+    assert sorted(p.name for p in (root / "etc/.provision").iterdir()) == ["journal", "lock", "result.json"]
 
 
 # ---- with disks (root, loop devices) --------------------------------------

@@ -17,7 +17,7 @@ from provision.source.loader import load_document
 from provision.transpile.convert import transpile
 from provision.transpile.inputs import load_input
 
-SCHEMA = load_json("schemas", "provision-1.0.0.json")
+SCHEMA = load_json("schemas", "provision-1.1.0.json")
 # Printable text that YAML and JSON both carry unchanged (no control characters).
 TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"), max_size=12)
 

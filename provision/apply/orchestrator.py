@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision import __version__
+from provision.apply.lock import run_lock
 from provision.apply.result import (
     APPLIED,
     EMPTY,
     FAILED,
     NOT_RUN,
+    BadResultRecord,
     ResultRecord,
     now,
     read_result,
@@ -119,11 +121,32 @@ def apply_config(
 
     With ``release``, what the stages hold (mounts) is given back when the run
     ends, failed or not, before the final record is written. Raises
-    StageError after recording when a stage fails.
+    StageError after recording when a stage fails. Runs on one root are
+    serialised by the root's run lock (:mod:`provision.apply.lock`).
     """
+    with run_lock(request.record_root, report=report):
+        return _apply_locked(request, stages, report, release)
+
+
+def _previous_record(request: ApplyRequest) -> ResultRecord | None:
+    try:
+        with TargetTree(request.record_root) as tree:
+            return read_result(tree)
+    except BadResultRecord as exc:
+        if not request.force:
+            raise ProvisionError(
+                f"{exc}; whether this root was provisioned is unknown, so nothing was changed "
+                "(use --force to apply anyway; the record is then replaced)"
+            ) from None
+        log.warning("%s; replacing it (--force)", exc)
+        return None
+
+
+def _apply_locked(
+    request: ApplyRequest, stages: Sequence[Stage], report: Callable[[str], None], release: bool,
+) -> ApplyOutcome:
     target = Target(request.root)
-    with TargetTree(request.record_root) as tree:
-        previous = read_result(tree)
+    previous = _previous_record(request)
     names = [s.name for s in stages]
     same = _same_config(previous, request)
     if previous is not None and not same and previous.status == "succeeded" and not request.force:

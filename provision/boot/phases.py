@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provision.boot.imageconfig import (
     base_remote_sources,
@@ -129,6 +129,7 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
         resolved = resolve_references(parsed, client)
     # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
     spec = with_base_configs(ctx.settings, _platform_name(ctx), resolved.spec, ctx.report)
+    spec = _with_platform_network(ctx, spec)
     write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
@@ -136,6 +137,37 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
 
 def _platform_name(ctx: BootContext) -> str:
     return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
+
+
+def _with_platform_network(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """The platform's network config joins a config without a network section of its own."""
+    from provision.importers.network import with_platform_network
+
+    try:
+        raw = (ctx.rundir.platform_data / "network-config").read_bytes()
+    except FileNotFoundError:
+        return spec
+    merged = with_platform_network(spec, raw, "the platform's network-config")
+    if merged is not spec:
+        ctx.report("network configuration from the platform's network-config")
+    return merged
+
+
+def _decide_network(ctx: BootContext, seed_network_config: bytes | None) -> None:
+    """The network is needed: is it a static one this run must bring up itself?"""
+    from provision.boot.initnet import decide
+
+    line = decide(ctx.rundir.initnet, ctx.cmdline, seed_network_config)
+    if line:
+        ctx.report(line)
+
+
+def _bring_up_network(ctx: BootContext) -> None:
+    from provision.boot.initnet import bring_up
+
+    line = bring_up(ctx.rundir.initnet, ctx.settings.sys_root, ctx.settings.host_path("/etc/resolv.conf"))
+    if line:
+        ctx.report(line)
 
 
 def fetch_offline(ctx: BootContext) -> None:
@@ -151,8 +183,10 @@ def fetch_offline(ctx: BootContext) -> None:
     outcome = acquire_config(ctx.settings, offline=True, scrub=True)
     _record_source(ctx, outcome.platform, outcome.source)
     ctx.rundir.keep_platform_data(outcome.extras)
+    seed_network_config = outcome.extras.get("network-config")  # e.g. a cidata seed's
     if outcome.status == "need-network":
         ctx.report(f"platform {outcome.platform}: the network is needed ({outcome.source})")
+        _decide_network(ctx, seed_network_config)
         return
     if outcome.status == "none" or outcome.data is None:
         ctx.report(f"platform {outcome.platform} has no config ({outcome.source}); "
@@ -168,6 +202,7 @@ def fetch_offline(ctx: BootContext) -> None:
         note = f"config from {source} refers to {len(remote)} remote sources ({', '.join(kinds)})"
         ctx.rundir.write_private(ctx.rundir.neednet, note.encode() + b"\n")
         ctx.report(f"the network is needed: {note}")
+        _decide_network(ctx, seed_network_config)
         return
     _finish_fetch(ctx, data, source)
 
@@ -181,6 +216,7 @@ def fetch(ctx: BootContext) -> None:
     if ctx.rundir.config_cache.exists():
         log.info("config already fetched by the offline pass")
         return
+    _bring_up_network(ctx)
     try:
         data: bytes | None = ctx.rundir.offline_config.read_bytes()
     except FileNotFoundError:
@@ -304,7 +340,7 @@ def umount(ctx: BootContext) -> None:
         ctx.report(f"unmounted {', '.join(unmounted)}")
     # The last stage: the cached config (password hashes, credentials) has
     # served its purpose and should not linger in the booted system's /run.
-    for path in (ctx.rundir.config_cache, ctx.rundir.offline_config):
+    for path in (ctx.rundir.config_cache, ctx.rundir.offline_config, ctx.rundir.initnet):
         path.unlink(missing_ok=True)
     os.sync()
 

@@ -24,6 +24,11 @@ class RunDir:
         return self.path / "neednet"
 
     @property
+    def initnet(self) -> Path:
+        """The static network the online pass brings up before fetching (provision.boot.initnet)."""
+        return self.path / "initnet.json"
+
+    @property
     def config_cache(self) -> Path:
         """The final config, once fetched and resolved (provision.fetch.cache)."""
         return self.path / "config.json"

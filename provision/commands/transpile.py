@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "turn human YAML, Butane, Ignition 3.x or #cloud-config into machine JSON (merging several inputs)"
+HELP = "turn human YAML, Butane, Ignition 3.x, #cloud-config or network config into machine JSON"
 DESCRIPTION = """\
 Translate one or more configs — human YAML (variant: provision), Butane
 (variant: fcos, flatcar, openshift, r4e, fiot), provision JSON, Ignition 3.x
-JSON or #cloud-config — into one strict machine config of
-spec 1.0.0. Several inputs merge in order, the later winning: keyed lists
-(files by path, units and users by name, ...) merge by key as Ignition
-merges; a field two inputs set differently is a warning naming both lines.
+JSON, #cloud-config or cloud-init network config (v1, v2, network_data.json)
+— into one strict machine config of spec 1.1.0. Several inputs merge in
+order, the later winning: keyed lists (files by path, units and users by
+name, ...) merge by key as Ignition merges; a field two inputs set differently is a warning naming both lines.
 
 The output is validated before it is written; a diagnostic about it points
 at the input line that produced it. Local files (local:, storage.trees,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from provision.config.pipeline import ParsedConfig
 
-HELP = "check configs (provision, human YAML, Butane, Ignition 3.x, #cloud-config) without applying them"
+HELP = ("check configs (provision, human YAML, Butane, Ignition 3.x, #cloud-config, network config) "
+        "without applying them")
 DESCRIPTION = """\
 Check one or more configs: first against the JSON Schema of their spec
 version, then semantically (paths, modes, hashes, partitions, units, users,

@@ -22,6 +22,7 @@ IMPORTERS: dict[str, str] = {
     "ignition": "provision.importers.ignition",
     "cloud-config": "provision.importers.cloudconfig",
     "human": "provision.importers.human",
+    "network-config": "provision.importers.network",
 }
 
 
@@ -50,6 +51,17 @@ def _is_human(document: Document) -> bool:
     return isinstance(value, dict) and "variant" in value and "ignition" not in value
 
 
+def _is_network_config(document: Document) -> bool:
+    """cloud-init network config on its own: NoCloud network-config (v1/v2) or OpenStack network_data.json."""
+    value = document.value
+    if not isinstance(value, dict):
+        return False
+    inner = value.get("network") if set(value) == {"network"} else value
+    if isinstance(inner, dict) and inner.get("version") in (1, 2):
+        return "config" in inner or any(k in inner for k in ("ethernets", "bonds", "bridges", "vlans"))
+    return isinstance(value.get("links"), list) and isinstance(value.get("networks"), list)
+
+
 # Tried in order; Butane first, since a Butane config may have an `ignition`
 # section (config merges, TLS). None of these markers appears in provision's own spec, but
 # human YAML may have a `provision` section: so they come before it.
@@ -58,6 +70,7 @@ MARKERS: dict[str, Callable[[Document], bool]] = {
     "ignition": _is_ignition,
     "cloud-config": _is_cloud_config,
     "human": _is_human,
+    "network-config": _is_network_config,
 }
 
 

@@ -26,6 +26,7 @@ STAGE_MODULES: tuple[tuple[str, str], ...] = (
     ("mount", "provision.stages.mount"),
     ("users", "provision.stages.users"),
     ("files", "provision.stages.files"),
+    ("network", "provision.stages.network"),
     ("units", "provision.stages.units"),
     ("containers", "provision.stages.containers"),
 )

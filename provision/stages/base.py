@@ -41,6 +41,33 @@ converges on rerun).
 A stage that holds something after applying (the mount stage's mounts) also
 has ``release(target)``, called by whoever ran it: ``provision apply`` at the
 end of its run, the initramfs in its umount step.
+
+A new stage, in outline (then one line in ``STAGE_MODULES``)::
+
+    class MotdStage(StageBase):
+        name = "motd"
+        phase = "files"
+
+        def is_empty(self, config):
+            return config.motd is None
+
+        def needs(self, config, target):  # fetched before ANY stage changes anything
+            return [Need("motd", "/etc/motd", config.motd)]
+
+        def make_plan(self, config, target):
+            return Plan(self.name, [Action("replace", "/etc/motd")])
+
+        @contextlib.contextmanager
+        def steps(self, plan, target, staged):
+            with TargetTree(target.root) as tree:
+                def write():
+                    with staged.open(self.name, "motd") as handle:
+                        tree.write_file("/etc/motd", copy_chunks(handle), mode=0o644, uid=0, gid=0)
+                yield [Step("/etc/motd", write)]
+
+Never fetch inside ``steps`` (declare it in ``needs``), never catch and
+re-wrap errors per item (the skeleton does), never loop over items calling
+the crash point yourself.
 """
 
 from __future__ import annotations

@@ -46,12 +46,15 @@ def config_digest(config: Config) -> str:
     return digest
 
 
-def ensure_state_dir(tree: TargetTree) -> None:
+def ensure_state_dir(tree: TargetTree, *, journal: bool = True) -> None:
+    """The state directory (0700 root), with its journal directory unless ``journal`` is false."""
     state = tree.state(STATE_DIR)
     if state is None or state.kind != "directory" or state.mode != 0o700:
         tree.make_directory(STATE_DIR, mode=0o700, uid=0, gid=0, replace=True)
-    journal = tree.state(JOURNAL_DIR)
-    if journal is None or journal.kind != "directory":
+    if not journal:
+        return
+    journal_state = tree.state(JOURNAL_DIR)
+    if journal_state is None or journal_state.kind != "directory":
         tree.make_directory(JOURNAL_DIR, mode=0o700, uid=0, gid=0, replace=True)
 
 

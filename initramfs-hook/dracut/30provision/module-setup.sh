@@ -68,7 +68,7 @@ install() {
         esac
     done < <(find "$bundle/native" -type f)
 
-    inst_multiple -o sfdisk partx wipefs blkid blockdev udevadm mount umount modprobe
+    inst_multiple -o sfdisk partx wipefs blkid blockdev udevadm mount umount modprobe ip
     for feature in ${PROVISION_DISK_FEATURES:-ext4 vfat swap}; do
         case "$feature" in
         ext4) inst_multiple -o mkfs.ext4 mke2fs /etc/mke2fs.conf ;;

@@ -3,6 +3,11 @@
 # when the offline pass left /run/provision/neednet. DHCP on every Ethernet
 # link through systemd-networkd (dracut's systemd-networkd module).
 set -eu
+# A static network (ip= or the seed's network-config) is brought up by the
+# fetch phase itself (provision.boot.initnet): no DHCP then.
+if [ -e /run/provision/initnet.json ]; then
+    exit 0
+fi
 if [ ! -e /etc/systemd/network/zz-provision-dhcp.network ]; then
     mkdir -p /etc/systemd/network
     cp /usr/lib/provision/provision-dhcp.network /etc/systemd/network/zz-provision-dhcp.network

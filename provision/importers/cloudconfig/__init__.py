@@ -13,7 +13,7 @@ from typing import Any
 from provision.config import versions
 from provision.config.kinds import Imported
 from provision.diagnostics import error
-from provision.importers.cloudconfig import commands, files, storage, system, users
+from provision.importers.cloudconfig import commands, files, network, storage, system, users
 from provision.importers.cloudconfig.context import Context
 from provision.source.document import Document
 
@@ -68,6 +68,7 @@ HANDLED = {
     "device_aliases": storage.note_device_aliases,
     "disk_setup": storage.translate_disk_setup,
     "fs_setup": storage.translate_fs_setup,
+    "network": network.translate_cloud_config_network,
 }
 
 
