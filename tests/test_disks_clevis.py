@@ -333,3 +333,67 @@ def test_unreachable_tang_fails_before_any_change(disk_env: Path, loop_factory: 
     with pytest.raises(StageError, match=f"Tang server {url}"):
         run_disks(cfg, disk_env)  # type: ignore[arg-type]
     assert image_digest(image, device) == before
+
+
+# ---- Butane's boot_device.luks ----------------------------------------------
+
+BOOT_DEVICE = """\
+variant: fcos
+version: 1.5.0
+boot_device:
+  luks:
+    tpm2: true
+    threshold: {threshold}
+    tang:
+      - url: https://tang.example.com
+        thumbprint: REPLACE-THIS-WITH-YOUR-TANG-THUMBPRINT
+"""
+
+
+def test_butane_boot_device_luks_is_accepted_and_checked() -> None:
+    """Butane's sugar becomes storage.luks[].clevis, which validates; a threshold the
+    pins cannot reach is an error at the Butane line that set it."""
+    from provision.config.pipeline import parse_config
+
+    parsed = parse_config(BOOT_DEVICE.format(threshold=2).encode(), "node.bu")
+    assert [d.message for d in parsed.diagnostics] == []
+    assert parsed.config is not None
+    bound = clevis.binding(parsed.config.storage.luks[0].clevis)
+    assert bound is not None and (bound.tpm2, bound.threshold, len(bound.tang)) == (True, 2, 1)
+
+    parsed = parse_config(BOOT_DEVICE.format(threshold=3).encode(), "node.bu")
+    [diag] = parsed.diagnostics
+    assert "threshold 3 is more than the 2 pin(s)" in diag.message
+    assert diag.position is not None and diag.position.line == 5
+
+
+@pytest.mark.parametrize(
+    ("clevis_spec", "line"),
+    [
+        ({"tpm2": True}, "v UUID=u none luks\n"),
+        ({"tang": [{"url": "http://t", "thumbprint": "x"}]}, "v UUID=u none luks,_netdev\n"),
+        ({"custom": {"pin": "tang", "config": "{}", "needsNetwork": True}}, "v UUID=u none luks,_netdev\n"),
+        ({"custom": {"pin": "tpm2", "config": "{}"}}, "v UUID=u none luks\n"),
+        ({"tpm2": False}, "v UUID=u /etc/luks/v luks\n"),  # switched off: an ordinary volume
+    ],
+)
+def test_crypttab_names_no_key_and_waits_for_the_network_when_needed(
+    clevis_spec: dict[str, object], line: str
+) -> None:
+    volume = config({"luks": [{"name": "v", "device": "/dev/vdb", "clevis": clevis_spec}]}).storage.luks[0]
+    assert luks.crypttab_line(volume, "u") == line
+
+
+def test_sss_config_is_ignitions() -> None:
+    """The pin and config handed to clevis: sss with t (default 1), tang entries as url/thp
+    (plus the verified advertisement), tpm2 as an empty object; a custom pin as written."""
+    spec = {"tang": [{"url": "http://t", "thumbprint": "x"}], "tpm2": True}
+    bound = clevis.binding(spec)
+    assert bound is not None
+    pin, text = bound.config({"http://t": {"payload": "p"}})
+    assert pin == "sss"
+    assert json.loads(text) == {"t": 1, "pins": {"tang": [{"url": "http://t", "thp": "x", "adv": {"payload": "p"}}],
+                                                 "tpm2": {}}}
+    custom = clevis.binding({"custom": {"pin": "tpm2", "config": '{"pcr_ids":"7"}'}})
+    assert custom is not None and custom.config({}) == ("tpm2", '{"pcr_ids":"7"}')
+    assert clevis.binding({"tpm2": False, "tang": [], "threshold": 0}) is None
