@@ -255,7 +255,7 @@ UNIT = obj(
 USER = obj(
     {
         "name": s("User name.", minLength=1),
-        "passwordHash": s("crypt(3) password hash. Secret: never logged."),
+        "passwordHash": s("crypt(3) password hash. Secret: never logged. An empty string locks the account ('!'); a new user without one gets '*' (no password, key login still works)."),
         "sshAuthorizedKeys": arr(s("OpenSSH public key line."), "SSH keys for ~/.ssh/authorized_keys.d/provision."),
         "uid": i("User id.", minimum=0),
         "gecos": s("GECOS (comment) field."),
@@ -276,7 +276,7 @@ GROUP = obj(
     {
         "name": s("Group name.", minLength=1),
         "gid": i("Group id.", minimum=0),
-        "passwordHash": s("Group password hash. Secret: never logged."),
+        "passwordHash": s("Group password hash. Secret: never logged. An empty string locks the group password ('!')."),
         "system": b("A system group."),
         "shouldExist": b("false: the group is removed if present."),
     },

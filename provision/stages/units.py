@@ -96,7 +96,8 @@ class _Reader:
                 return None
             try:
                 data = self.tree.read_bytes(path)
-            except ProvisionError:
+            except ProvisionError as exc:  # a FIFO, device or directory: named, never opened
+                log.warning("units: %s; not used as a unit file", exc)
                 data = None
             if data is not None:
                 return path, data.decode("utf-8", "replace")

@@ -75,8 +75,8 @@ def check_fields(passwd: Passwd) -> None:
             raise StageError(NAME, item, "a group name contains ':', ',' or a newline")
         if _bad_field(user.password_hash):
             raise StageError(NAME, item, "password hash contains ':' or a newline")
-        if any("\n" in key for key in user.ssh_authorized_keys):
-            raise StageError(NAME, item, "an SSH key contains a newline")
+        if any(c in key.strip() for key in user.ssh_authorized_keys for c in "\n\r\0"):
+            raise StageError(NAME, item, "an SSH key contains a line break or NUL")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class UsersStage(StageBase):
     phase = "files"
 
     def __init__(self, backend: str | None = None) -> None:
-        self.backend = backend  # "direct" or "shadow-utils"; None: choose (see accounts.backend)
+        self.backend = backend  # "direct" or "shadow-utils"; None: the default (see accounts.backend)
 
     def is_empty(self, config: Config) -> bool:
         return not config.passwd.users and not config.passwd.groups

@@ -17,8 +17,8 @@ from typing import NamedTuple
 # character, 1.8 GiB for a 15 MiB URL.
 # RFC 2045 token: printable ASCII except SPACE and tspecials.
 _TOKEN = r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"
-_MEDIA_TYPE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
-_PARAMETER = re.compile(rf'^{_TOKEN}=({_TOKEN}|"[^"]*")$')
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+_PARAMETER = re.compile(rf'{_TOKEN}=({_TOKEN}|"[^"]*")')
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Not an RFC 2396 "uric" character (nor the '%' of an escape).
 _NOT_URIC = re.compile(r"[^A-Za-z0-9\-_.!~*'();/?:@&=+$,%]")
@@ -88,10 +88,10 @@ def parse_data_url(url: str, *, decode: bool = True) -> DataURL:
     if is_base64:
         params.pop()
     media_type, parameters = params[0], tuple(params[1:])
-    if media_type and not _MEDIA_TYPE.match(media_type):
+    if media_type and not _MEDIA_TYPE.fullmatch(media_type):
         raise DataURLError("data URL media type is not of the form type/subtype")
     for parameter in parameters:
-        if not _PARAMETER.match(parameter):
+        if not _PARAMETER.fullmatch(parameter):
             raise DataURLError("data URL parameter is not of the form attribute=value")
     raw = _decode_base64(payload, decode) if is_base64 else _percent_decode(payload, decode)
     return DataURL(media_type.lower() or "text/plain", parameters, is_base64, raw)

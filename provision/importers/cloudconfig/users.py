@@ -120,7 +120,12 @@ def _translate_user(ctx: Context, user: dict[str, Any], where: ConfigPath) -> No
             _ensure_group(ctx, group, (*where, "groups"))
     keys = user.get("ssh_authorized_keys")
     if keys:
-        entry.setdefault("sshAuthorizedKeys", []).extend(keys if isinstance(keys, list) else [keys])
+        listed = entry.setdefault("sshAuthorizedKeys", [])
+        for j, key in enumerate(keys if isinstance(keys, list) else [keys]):
+            # Each key's own position, so a diagnostic points at the key, not the user.
+            source = (*where, "ssh_authorized_keys", j) if isinstance(keys, list) else (*where, "ssh_authorized_keys")
+            ctx.origins.record(("passwd", "users", _index(ctx, name), "sshAuthorizedKeys", len(listed)), source)
+            listed.append(key)
     password = _password(ctx, user, where)
     if password is not None:
         if user.get("lock_passwd", True):
