@@ -118,6 +118,15 @@ def test_remote_sources_are_urls_that_need_the_network() -> None:
     assert remote_sources(spec) == ["https://example.test/b", "s3://bucket/c"]
 
 
+def test_a_tang_server_to_ask_needs_the_network() -> None:
+    """The disks stage fetches a Tang advertisement the config does not carry."""
+    tang = [{"url": "http://tang.test", "thumbprint": "x"},
+            {"url": "http://tang2.test", "thumbprint": "y", "advertisement": "{}"}]
+    spec = {"storage": {"luks": [{"name": "root", "device": "/dev/vda2", "clevis": {"tang": tang}},
+                                 {"name": "data", "device": "/dev/vdb", "clevis": {"tpm2": True}}]}}
+    assert remote_sources(spec) == ["http://tang.test"]
+
+
 def test_root_device_comes_from_the_last_root_parameter() -> None:
     assert root_spec_from_cmdline("ro root=/dev/sda1 quiet root=LABEL=root") == "LABEL=root"
     assert root_spec_from_cmdline("quiet -- root=/dev/vda") is None

@@ -177,10 +177,34 @@ LUKS = obj(
         "discard": b("Allow discards through the encrypted device."),
         "openOptions": arr(s("Option."), "Extra cryptsetup open options (also in crypttab)."),
         "wipeVolume": b("Wipe the device before formatting."),
-        "clevis": {
-            "type": "object",
-            "description": "Clevis binding (TPM2/Tang). Not supported yet: a config using it is rejected.",
-        },
+        "clevis": obj(
+            {
+                "tpm2": b("Bind to this machine's TPM2."),
+                "tang": arr(
+                    obj(
+                        {
+                            "url": s("The Tang server's URL (http or https)."),
+                            "thumbprint": s("Thumbprint of the server's signing key (tang-show-keys)."),
+                            "advertisement": s("The server's advertisement (JSON); fetched when unset."),
+                        },
+                        ["url"],
+                        "A Tang server.",
+                    ),
+                    "Tang servers to bind to.",
+                ),
+                "threshold": i("How many of the pins must answer to unlock (default 1).", minimum=0),
+                "custom": obj(
+                    {
+                        "pin": s("A clevis pin: tpm2, tang or sss."),
+                        "config": s("The pin's JSON config, passed to clevis as written."),
+                        "needsNetwork": b("Unlocking needs the network (crypttab _netdev)."),
+                    },
+                    desc="A clevis pin and config given as is; excludes tpm2, tang and threshold.",
+                ),
+            },
+            desc="Bind the volume with clevis (TPM2, Tang, Shamir threshold); the key it was made with is "
+            "removed when random, and no key file is kept in the root.",
+        ),
         "cex": obj({"enabled": b("Use an IBM CEX secure key.")}, desc="IBM CEX (s390x) support; not supported."),
     },
     ["name", "device"],

@@ -79,6 +79,15 @@ install() {
         lvm) inst_multiple -o pvresize lvm ;;
         raid) inst_multiple -o mdadm ;;
         luks) inst_multiple -o cryptsetup ;;
+        # What binding LUKS volumes with clevis runs (see the initramfs-tools
+        # hook for why each is there); the TCTI is loaded with dlopen.
+        clevis)
+            inst_multiple -o bash jose cryptsetup clevis pwmake curl tpm2_create tpm2_createpolicy \
+                tpm2_createprimary tpm2_flushcontext tpm2_load tpm2_pcrread tpm2_unseal
+            for f in /usr/bin/clevis-*; do inst_multiple -o "$f"; done
+            inst_libdir_file "libtss2-tcti-device.so*"
+            mkdir -p "$initdir/etc/security"
+            echo "dictcheck = 0" > "$initdir/etc/security/pwquality.conf" ;;
         esac
     done
 
