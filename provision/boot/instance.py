@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provision.boot.rundir import RunDir
 from provision.platforms.settings import Settings
@@ -25,9 +25,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+INSTANCE_DATA_FILE = "instance-data.json"  # in the run directory: /run/provision/instance-data.json
+
+
 def keep_instance_data(settings: Settings, rundir: RunDir, platform: str, *, offline: bool,
-                       report: Callable[[str], None]) -> None:
+                       report: Callable[[str], None]) -> dict[str, Any] | None:
+    """Collect and keep the instance's metadata; return it in cloud-init's
+    instance-data.json shape, which Jinja user data is rendered against (so this
+    runs before the user data is parsed)."""
     from provision.instance.attributes import write_attributes
+    from provision.instance.cloudinit import instance_data_document
     from provision.instance.collect import collect_instance
     from provision.platforms.base import Context
 
@@ -39,14 +46,17 @@ def keep_instance_data(settings: Settings, rundir: RunDir, platform: str, *, off
             ctx._client.close()
     if instance is None:
         log.info("platform %s: no instance metadata read", platform)
-        return
+        return None
     rundir.write_private(rundir.instance, json.dumps(instance.to_json(), indent=2).encode() + b"\n")
+    document = instance_data_document(instance)
+    rundir.write_json(rundir.path / INSTANCE_DATA_FILE, document)
     path = write_attributes(settings.run_dir, instance)
     known = [name for name, value in (("id", instance.instance_id), ("hostname", instance.local_hostname),
                                       ("region", instance.region), ("zone", instance.zone))
              if value]
     report(f"instance metadata from {platform}: {', '.join(known) or 'nothing'}, "
            f"{len(instance.public_keys)} SSH keys; attributes in {path}")
+    return document
 
 
 def read_kept_instance(rundir: RunDir) -> InstanceData | None:

@@ -76,10 +76,10 @@ def _empty_config() -> bytes:
     return json.dumps({"provision": {"version": NEWEST}}).encode()
 
 
-def _parse(data: bytes, name: str) -> ParsedConfig:
+def _parse(data: bytes, name: str, instance_data: dict[str, Any] | None = None) -> ParsedConfig:
     from provision.config.pipeline import parse_config
 
-    parsed = parse_config(data, name)
+    parsed = parse_config(data, name, instance_data)
     if not parsed.ok or parsed.spec is None:
         errors = [d for d in parsed.diagnostics if d.is_error]
         raise ConfigError(errors or parsed.diagnostics)
@@ -123,21 +123,28 @@ def _record_source(ctx: BootContext, platform: str, source: str) -> None:
     ctx.rundir.write_json(ctx.rundir.fetched, {"platform": platform, "source": source})
 
 
-def _finish_fetch(ctx: BootContext, data: bytes, source: str, *, offline: bool) -> None:
-    """Parse, resolve references (may fetch) and cache the final config; keep the
-    instance's metadata next to it."""
+def _keep_instance(ctx: BootContext, *, offline: bool) -> dict[str, Any] | None:
+    return keep_instance_data(ctx.settings, ctx.rundir, _platform_name(ctx), offline=offline,
+                              report=ctx.report)
+
+
+def _finish_fetch(ctx: BootContext, data: bytes, source: str, *, offline: bool,
+                  instance_data: dict[str, Any] | None = None) -> None:
+    """Keep the instance's metadata (Jinja user data is rendered with it), then parse,
+    resolve references (may fetch) and cache the final config."""
     from provision.fetch.cache import write_config_cache
     from provision.fetch.configrefs import resolve_references
     from provision.platforms.base import default_client
 
-    parsed = _parse(data, source)
+    if instance_data is None:
+        instance_data = _keep_instance(ctx, offline=offline)
+    parsed = _parse(data, source, instance_data)
     use_platform_credentials(ctx.settings, _platform_name(ctx))
     with default_client(ctx.settings) as client:
         resolved = resolve_references(parsed, client)
     # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
     spec = with_base_configs(ctx.settings, _platform_name(ctx), resolved.spec, ctx.report)
     spec = _with_platform_network(ctx, spec)
-    keep_instance_data(ctx.settings, ctx.rundir, _platform_name(ctx), offline=offline, report=ctx.report)
     write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
@@ -202,7 +209,8 @@ def fetch_offline(ctx: BootContext) -> None:
         data, source = _empty_config(), f"{outcome.platform} (no config)"
     else:
         data, source = outcome.data, outcome.source
-    parsed = _parse(data, source)
+    instance_data = _keep_instance(ctx, offline=True)
+    parsed = _parse(data, source, instance_data)
     remote = remote_sources(parsed.spec or {}) + base_remote_sources(ctx.settings, outcome.platform)
     if remote:
         ctx.rundir.write_private(ctx.rundir.offline_config, data)
@@ -212,7 +220,7 @@ def fetch_offline(ctx: BootContext) -> None:
         ctx.report(f"the network is needed: {note}")
         _decide_network(ctx, seed_network_config)
         return
-    _finish_fetch(ctx, data, source, offline=True)
+    _finish_fetch(ctx, data, source, offline=True, instance_data=instance_data)
 
 
 def fetch(ctx: BootContext) -> None:
