@@ -200,6 +200,7 @@ def boot_and_ask(vm_env: VmEnv, s: Session, name: str) -> dict[str, object]:
                                                                run.console)
             assert platform.wait(run, DEFAULT_USER), \
                 _fail(f"{name}: the platform key does not log in as {DEFAULT_USER} at {STATIC_IP}", run.console)
+            seen["login_wall_seconds"] = round(run.result().seconds, 1)
             for key, command in {
                 "whoami": "id -un",
                 "hostname": "hostname",
@@ -222,8 +223,14 @@ def boot_and_ask(vm_env: VmEnv, s: Session, name: str) -> dict[str, object]:
             platform.run(DEFAULT_USER, "sync")
         finally:
             seen["console"] = console = run.console
+            wall = run.result().seconds
             CONSOLES.mkdir(exist_ok=True)
             (CONSOLES / f"cloud-init-user-{name}.log").write_text(console)
+    boot = guest.Boot(0, console, wall)
+    guest.record_timings(f"debian, cloud-init user data (NoCloud): {name}", boot,
+                         provision_done_uptime=boot.uptime_at("provision: done"),
+                         ready_uptime=boot.uptime_at(READY),
+                         ssh_login_wall_seconds=seen["login_wall_seconds"])
     return seen
 
 
