@@ -32,6 +32,8 @@ TOOLS: dict[str, str] = {
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
+    # the image's own boot loader editor for kernel arguments (provision.bootloader.helper)
+    "kargs-helper": "/usr/lib/provision/kargs-helper",
     "mcopy": "mcopy",
     "mdadm": "mdadm",
     "mkfs.btrfs": "mkfs.btrfs",

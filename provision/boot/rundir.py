@@ -61,6 +61,16 @@ class RunDir:
         """Mount point for a read-only look at the root before it is mounted."""
         return self.path / "peek"
 
+    @property
+    def bootfs(self) -> Path:
+        """Mount point for the root (and its /boot) while the kargs stage edits the boot loader."""
+        return self.path / "bootfs"
+
+    @property
+    def reboot(self) -> Path:
+        """Present when this boot must end in a reboot (new kernel arguments); holds why."""
+        return self.path / "reboot"
+
     def ensure(self) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
 

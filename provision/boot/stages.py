@@ -9,6 +9,7 @@ leaves the ``skip`` file and every later stage returns at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ from provision.errors import ConfigError, FetchError, ProvisionError
 from provision.platforms.settings import Settings
 
 if TYPE_CHECKING:
+    from provision.apply.orchestrator import ApplyOutcome
     from provision.config.model import Config
     from provision.config.pipeline import ParsedConfig
 
@@ -31,8 +33,11 @@ log = logging.getLogger(__name__)
 
 # Which engine stages (provision.stages) each boot stage runs.
 ENGINE_STAGES: dict[str, tuple[str, ...]] = {
-    # kargs first: a config it refuses must stop the boot before any disk is touched.
-    "disks": ("kargs", "disks"),
+    # kargs first, on its own (see disks()): new kernel arguments mean a reboot
+    # before any disk is touched, and a config it cannot apply stops the boot
+    # before that too.
+    "kargs": ("kargs",),
+    "disks": ("disks",),
     "mount": ("mount",),
     "files": ("users", "files", "units", "containers"),
 }
@@ -204,18 +209,49 @@ def _cached_config(ctx: BootContext) -> tuple[Config, str]:
     return parsed.config, hashlib.sha256(data).hexdigest()
 
 
-def _apply(ctx: BootContext, boot_stage: str, root: Path) -> None:
+def _apply(ctx: BootContext, boot_stage: str, root: Path, state_root: Path | None = None) -> ApplyOutcome:
     from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
     request = ApplyRequest(
         config=config, config_sha256=digest, root=root,
-        platform=str(platform) if platform else None,
+        platform=str(platform) if platform else None, state_root=state_root,
     )
     outcome = apply_config(request, load_stages(ENGINE_STAGES[boot_stage]), report=ctx.report)
     if outcome.already_done:
         ctx.report(f"{boot_stage}: already done for this config")
+    return outcome
+
+
+def _kernel_arguments(ctx: BootContext) -> bool:
+    """The kargs stage against the root's boot filesystems; True when they changed
+    (the boot then ends in a reboot into the new command line, as Ignition's does)."""
+    from provision.boot.bootfs import mounted_boot_filesystems
+    from provision.boot.rootpeek import root_spec_from_cmdline
+
+    config, _ = _cached_config(ctx)
+    staging = ctx.rundir.staging_root
+    if not config.kernel_arguments.should_exist and not config.kernel_arguments.should_not_exist:
+        _apply(ctx, "kargs", staging)  # recorded as empty; nothing to mount
+        return False
+    boot_root: contextlib.AbstractContextManager[Path]
+    if ctx.root.is_dir() and any(ctx.root.iterdir()):
+        boot_root = contextlib.nullcontext(ctx.root)  # already mounted (development use)
+    else:
+        boot_root = mounted_boot_filesystems(
+            ctx.root_device or root_spec_from_cmdline(ctx.cmdline), ctx.rundir.bootfs)
+    with boot_root as root:
+        outcome = _apply(ctx, "kargs", root, state_root=staging)
+    changes = [a for plan in outcome.plans for a in plan.changes]
+    if not changes:
+        return False
+    change = " ".join([*(f"+{a}" for a in config.kernel_arguments.should_exist),
+                       *(f"-{a}" for a in config.kernel_arguments.should_not_exist)])
+    reason = f"kernel arguments changed ({change}) in {len(changes)} boot loader files"
+    ctx.rundir.write_private(ctx.rundir.reboot, reason.encode() + b"\n")
+    ctx.report(f"{reason}; rebooting into the new command line")
+    return True
 
 
 def disks(ctx: BootContext) -> None:
@@ -224,6 +260,8 @@ def disks(ctx: BootContext) -> None:
     # The root is not mounted yet: the run's record starts in the run
     # directory and moves into the root at the mount stage.
     ctx.rundir.staging_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if _kernel_arguments(ctx):
+        return  # the disks wait for the boot with the new command line
     _apply(ctx, "disks", ctx.rundir.staging_root)
 
 
