@@ -259,3 +259,19 @@ def test_files_written_keep_owner(tmp_path: Path) -> None:
     _apply(root, CHANGE)
     st_ = (root / "boot/loader/entries/a.conf").stat()
     assert (st_.st_uid, st_.st_gid) == (12, 34)
+
+
+# --- validate -----------------------------------------------------------------
+
+def test_validate_warns_about_arguments_that_can_never_match() -> None:
+    from provision.config.build import build_config
+    from provision.config.checks import run_checks
+
+    config = build_config({"provision": {"version": "1.0.0"}, "kernelArguments": {
+        "shouldExist": ["quiet", "a b", "provision.firstboot"], "shouldNotExist": [""]}})
+    found = {(d.path, d.is_error) for d in run_checks(config)}
+    assert found == {
+        (("kernelArguments", "shouldExist", 1), False),
+        (("kernelArguments", "shouldExist", 2), False),
+        (("kernelArguments", "shouldNotExist", 0), False),
+    }

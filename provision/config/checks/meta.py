@@ -35,9 +35,11 @@ def check_proxy(config: model.Config) -> Iterator[Diagnostic]:
 
 def check_kernel_arguments(config: model.Config) -> Iterator[Diagnostic]:
     """Arguments are compared whole (provision.bootloader), so some can never match."""
+    args = config.kernel_arguments
+    if not args.should_exist and not args.should_not_exist:
+        return
     from provision.bootloader.cmdline import split_args
 
-    args = config.kernel_arguments
     for key, values in (("shouldExist", args.should_exist), ("shouldNotExist", args.should_not_exist)):
         for i, arg in enumerate(values):
             where = ("kernelArguments", key, i)
