@@ -29,10 +29,9 @@ def boot_entries_from_fstab(text: str) -> list[tuple[str, str, str]]:
     found = []
     for line in text.splitlines():
         fields = line.split("#", 1)[0].split()
+        # noauto lines too: the loader reads its files whether or not the
+        # booted system mounts the partition.
         if len(fields) >= 3 and fields[1].rstrip("/") in BOOT_MOUNT_POINTS:
-            options = fields[3].split(",") if len(fields) > 3 else []
-            if "noauto" in options:
-                continue
             found.append((fields[0], fields[1].rstrip("/"), fields[2]))
     return sorted(found, key=lambda entry: BOOT_MOUNT_POINTS.index(entry[1]))
 

@@ -10,10 +10,11 @@ changing the recipe builds a new one and an unchanged recipe never rebuilds.
 What the cached image does not hold, because it changes with every commit of
 provision or every kernel update of this machine: the kernel, the initramfs
 (built by this machine's mkinitramfs with provision's hooks) and the boot
-loader entry. :func:`install_boot` puts those into each test's copy.
+loader with its entry; tests/vm/debian.py puts those into each test's disk.
 Kernel modules: the initramfs loads the virtio, ext4 and network drivers the
 guest needs and they stay loaded; the image has no /lib/modules of its own
-(a distribution kernel's modules would triple its size).
+(a distribution kernel's modules would triple its size) except the few each
+test disk adds (vfat for the ESP).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ CACHE = Path(os.environ.get("PROVISION_TEST_CACHE", "/var/cache/provision-tests"
 IMAGE_SIZE_MIB = 1024  # sparse: about 300 MiB are used
 SUITE = "bookworm"
 PACKAGES = (
-    "systemd", "systemd-sysv", "udev", "openssh-server", "e2fsprogs", "iproute2",
+    "systemd", "systemd-sysv", "udev", "kmod", "openssh-server", "e2fsprogs", "iproute2",
     "ca-certificates",
 )
 # Printed on the serial console when the booted system is up (multi-user.target).

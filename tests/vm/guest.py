@@ -236,15 +236,28 @@ class Vm:
     ssh_port: int | None = None  # forward 127.0.0.1:ssh_port on the host to the guest's port 22
     memory_mib: int = 768
     extra: list[str] = field(default_factory=list)
+    # UEFI firmware to boot the first disk with (its boot loader picks kernel,
+    # initramfs and command line); None: QEMU loads kernel and initrd itself.
+    firmware: Path | None = None
+    # Let the guest reboot in place (a boot loader then boots it again); by
+    # default a reboot ends QEMU.
+    allow_reboot: bool = False
 
     def argv(self, serial: Path) -> list[str]:
         argv = [
             "qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mib), "-smp", "1",
-            "-nodefaults", "-nographic", "-no-reboot", "-display", "none", "-monitor", "none",
+            "-nodefaults", "-nographic", "-display", "none", "-monitor", "none",
             "-serial", f"file:{serial}",
-            "-kernel", str(self.kernel), "-initrd", str(self.initrd),
-            "-append", self.cmdline if "console=" in self.cmdline else f"console=ttyS0 {self.cmdline}".strip(),
         ]
+        if not self.allow_reboot:
+            argv.append("-no-reboot")
+        if self.firmware is not None:
+            argv += ["-bios", str(self.firmware)]
+        else:
+            argv += [
+                "-kernel", str(self.kernel), "-initrd", str(self.initrd),
+                "-append", self.cmdline if "console=" in self.cmdline else f"console=ttyS0 {self.cmdline}".strip(),
+            ]
         for disk in self.disks:
             ro = ",readonly=on" if disk.suffix == ".iso" else ""
             argv += ["-drive", f"file={disk},format=raw,if=virtio{ro}"]
