@@ -7,13 +7,15 @@ stage, in Ignition's order, each in its own process:
                    network is needed (metadata service, remote references or
                    file contents), leave the ``neednet`` flag and stop
 ``fetch``          the rest, over the network; the final config is cached once
-``disks``          partitions, RAID, LUKS, filesystems (the root is not mounted)
+``disks``          kernel arguments first (a reboot if they changed), then
+                   partitions, RAID, LUKS, filesystems (the root is not mounted)
 ``mount``          the configured filesystems under the mounted root
 ``files``          users, files, systemd units, the container runtime
 ``umount``         undo ``mount`` before switching root
 
 - :mod:`.rundir`   what the stages leave for each other under /run/provision
 - :mod:`.rootpeek` has this root been provisioned already? (before it is mounted)
+- :mod:`.bootfs`   the root's boot filesystems mounted for the kargs stage
 - :mod:`.remote`   which sources in a config need the network
 - :mod:`.summary`  the short failure summary for the console
 - :mod:`.stages`   the stages themselves
