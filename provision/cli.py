@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "plan": "provision.commands.plan",
     "apply": "provision.commands.apply",
     "status": "provision.commands.status",
-    "run": "provision.commands.run",
+    "run": "provision.commands.boot",
 }
 
 

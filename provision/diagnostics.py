@@ -89,29 +89,56 @@ def _location(d: Diagnostic) -> str:
     return where
 
 
+class SourceLines(list[str]):
+    """A source's lines to quote, and per line number the spans of secret values in it.
+
+    ``secrets`` maps a 1-based line to (start, end) column spans, 0-based,
+    end exclusive or None for the rest of the line. Made from a parsed
+    document by provision.source.secrets; a plain list of lines (text that
+    did not parse) is masked by its text alone.
+    """
+
+    def __init__(self, lines: Sequence[str], secrets: dict[int, list[tuple[int, int | None]]]) -> None:
+        super().__init__(lines)
+        self.secrets = secrets
+
+
 def render_text(d: Diagnostic, source_lines: Sequence[str] | None = None) -> str:
-    """Human form: ``file:line:col: error at $.path: message``, snippet, caret, hint."""
+    """Human form: ``file:line:col: error at $.path: message``, snippet, caret, hint.
+
+    The snippet never shows a secret: its spans are replaced by ``<redacted>``
+    (see provision.redaction), keeping the key name and the position.
+    """
     head = f"{_location(d)}: {d.severity.value}"
     if d.path:
         head += f" at {format_path(d.path)}"
     lines = [f"{head}: {d.message}"]
     if d.position and source_lines and 0 < d.position.line <= len(source_lines):
-        # One character for one: the caret stays under its column, and a
-        # hostile file cannot send escape sequences to the terminal.
-        src = "".join(
-            c if c.isprintable() else " " if c == "\t" else "?"
-            for c in source_lines[d.position.line - 1].rstrip("\r\n")
-        )
-        if len(src) <= 200:
-            gutter = f"{d.position.line:>5} | "
-            lines.append(gutter + src)
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (d.position.column - 1) + "^")
+        raw = source_lines[d.position.line - 1].rstrip("\r\n")
+        if len(raw) <= 200:  # a longer line is no help to read (and minified JSON can be MiBs)
+            lines += _snippet(raw, d.position, source_lines)
     for file, pos in d.related:
         loc = (file or "<config>") + (f":{pos.line}:{pos.column}" if pos else "")
         lines.append(f"  note: see also {loc}")
     if d.hint:
         lines.append(f"  hint: {d.hint}")
     return "\n".join(lines)
+
+
+def _snippet(raw: str, position: Position, source_lines: Sequence[str]) -> list[str]:
+    """The source line with its secrets masked, and a caret under the position's column."""
+    from provision.redaction import lexical_spans, mask_line
+
+    if isinstance(source_lines, SourceLines):
+        spans = [*source_lines.secrets.get(position.line, ()), *lexical_spans(raw)]
+    else:  # text that did not parse: only its look says what is secret
+        spans = lexical_spans(raw, unknown_structure=True)
+    masked, column = mask_line(raw, spans, position.column)
+    # One character for one: the caret stays under its column, and a
+    # hostile file cannot send escape sequences to the terminal.
+    src = "".join(c if c.isprintable() else " " if c == "\t" else "?" for c in masked)
+    gutter = f"{position.line:>5} | "
+    return [gutter + src, " " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^"]
 
 
 def to_json(d: Diagnostic) -> dict[str, object]:

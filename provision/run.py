@@ -24,14 +24,20 @@ log = logging.getLogger(__name__)
 # Logical tool name -> default executable. Looked up on PATH (plus the sbin
 # directories, which an initramfs or a non-root PATH may lack) at call time.
 TOOLS: dict[str, str] = {
+    "VBoxControl": "VBoxControl",
     "blkid": "blkid",
     "blockdev": "blockdev",
     "btrfs": "btrfs",
+    "chccwdev": "chccwdev",
     "chpasswd": "chpasswd",
+    "cio_ignore": "cio_ignore",
+    "clevis": "clevis",
     "cryptsetup": "cryptsetup",
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
+    "ip": "ip",
+    "jose": "jose",
     # the image's own boot loader editor for kernel arguments (provision.bootloader.helper)
     "kargs-helper": "/usr/lib/provision/kargs-helper",
     "mcopy": "mcopy",
@@ -50,6 +56,7 @@ TOOLS: dict[str, str] = {
     "userdel": "userdel",
     "usermod": "usermod",
     "vmtoolsd": "vmtoolsd",
+    "vmur": "vmur",
     "vmware-rpctool": "vmware-rpctool",
     "wipefs": "wipefs",
     "xorriso": "xorriso",

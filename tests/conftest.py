@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-# --- network guard (datasources): tests may only talk to loopback ------------
-# A test that sends anything to 169.254.169.254 (or any non-loopback address)
-# fails, even if the code under test swallowed the connection error. A test
-# that talks to a network namespace it created opts out with the fixture
-# `allow_non_loopback`.
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
+# --- Hypothesis: deterministic unless asked otherwise ------------------------
+# A fresh clone (and CI) must pass every time, so examples are derived from
+# each test's name (derandomize) and no example database carries failures from
+# one run to the next. PROVISION_HYPOTHESIS_EXPLORE=1 explores at random
+# locally, with the database, to look for new counterexamples.
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(
+    "explore" if os.environ.get("PROVISION_HYPOTHESIS_EXPLORE") else "deterministic"
+)
+# --- end Hypothesis -----------------------------------------------------------
+
+# --- network guard (datasources): tests may only talk to loopback ------------
+# A test that sends anything to 169.254.169.254 (or any non-loopback address)
+# fails, even if the code under test swallowed the connection error. A test
+# that talks to a network namespace it created opts out with the fixture
+# `allow_non_loopback`.
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_sendto = socket.socket.sendto
@@ -75,3 +89,14 @@ def allow_non_loopback() -> None:
 
 # --- disks: loop-device fixtures (see tests/disk_fixtures.py) -----------------
 from disk_fixtures import disk_env, loop_factory  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _no_platform_credentials_between_tests() -> Iterator[None]:
+    """acquire_config activates the platform's object-store credentials for the process;
+    one test's (pointing at its own, stopped stand-in) must not leak into the next."""
+    from provision.fetch import cloudauth
+
+    cloudauth.activate(None)
+    yield
+    cloudauth.activate(None)

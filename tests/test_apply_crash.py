@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from apply_fixtures import REPO, data_url, make_root, manifest
 
-from provision.apply.crashpoint import ENV, EXIT_STATUS
+from provision.stages.crashpoint import ENV, EXIT_STATUS
 
-# Every stage that works inside the root: users, files, units and containers.
+# Every stage that works inside the root: users, files, network, units and containers.
 DRIVER = (
     "import sys, json, hashlib; from pathlib import Path; sys.path.insert(0, 'tests');"
     "from apply_fixtures import config;"
@@ -32,7 +32,7 @@ DRIVER = (
     "spec = json.load(open(sys.argv[1]));"
     "digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest();"
     "apply_config(ApplyRequest(config(spec), digest, Path(sys.argv[2])),"
-    " load_stages(['users', 'files', 'units', 'containers']))"
+    " load_stages(['users', 'files', 'network', 'units', 'containers']))"
 )
 
 SPEC: dict[str, Any] = {
@@ -64,6 +64,12 @@ SPEC: dict[str, Any] = {
         "groups": [{"name": "appgrp", "gid": 3200}],
         "users": [{"name": "app", "uid": 3201, "groups": ["appgrp"], "sshAuthorizedKeys": [
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICvYBsl/DgCvGh/DMo+nY6kmlyPI24+sT5OvcdsYbW6Q app@ci"]}],
+    },
+    "network": {
+        "renderer": "networkd",
+        "interfaces": [{"name": "eth0", "addresses": ["192.0.2.10/24"], "gateway4": "192.0.2.1"},
+                       {"name": "v5", "type": "vlan", "vlan": {"id": 5, "link": "eth0"}, "dhcp4": True}],
+        "nameservers": {"addresses": ["192.0.2.53"]},
     },
     "containers": {
         "runtime": "podman",
@@ -107,6 +113,7 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     # Sanity: the reference itself is what the config says.
     assert (root / "etc/hosts").read_text() == "127.0.0.1 localhost\n10.0.0.1 db\n10.0.0.2 cache\n"
     assert (root / "etc/app/app.conf").read_text() == "a=1\nb=2\n"
+    assert "Address=192.0.2.10/24" in (root / "etc/systemd/network/10-provision-eth0.network").read_text()
     return spec_path, tree
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,26 +19,31 @@ from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages
 from provision.config.model import Config
 from provision.errors import ProvisionError, StageError
 from provision.stages import stage_order
-from provision.stages.base import Action, Plan, Target
+from provision.stages.base import Action, Plan, StageBase, Step, Target, just
+from provision.stages.staging import Staging
 
 
 @dataclass
-class LogStage:
+class LogStage(StageBase):
     """Appends its name to /log in the root; can be empty or fail."""
 
     name: str
     empty: bool = False
     fail_with: BaseException | None = None
     planned: list[str] = field(default_factory=list)
+    phase: str = "files"
 
     def is_empty(self, config: Config) -> bool:
         return self.empty
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def make_plan(self, config: Config, target: Target) -> Plan:
         self.planned.append(self.name)
         return Plan(self.name, [Action("append", "/log")])
 
-    def apply(self, plan: Plan, target: Target) -> None:
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> AbstractContextManager[list[Step]]:
+        return just([Step("/log", lambda: self._append(target))])
+
+    def _append(self, target: Target) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         with (target.root / "log").open("a") as f:
@@ -100,7 +106,7 @@ def test_failure_is_recorded_and_the_rerun_resumes(tmp_path: Path) -> None:
 
 def test_os_errors_become_stage_errors(tmp_path: Path) -> None:
     broken = LogStage("one", fail_with=PermissionError(13, "Permission denied", "/x"))
-    with pytest.raises(StageError, match="stage one: -: Permission denied"):
+    with pytest.raises(StageError, match="stage one: /log: Permission denied"):
         apply_config(request(tmp_path), [broken])
 
 

@@ -63,7 +63,7 @@ def test_all_stages_provision_the_root_and_record_it(tmp_path: Path, root: Path)
     record = json.loads((root / "etc/.provision/result.json").read_text())
     assert record["status"] == "succeeded" and record["platform"] == "file"
     assert [s["name"] for s in record["stages"]] == [
-        "kargs", "disks", "mount", "users", "files", "units", "containers"]
+        "kargs", "disks", "mount", "users", "files", "network", "units", "containers"]
     # The cached config (it may hold secrets) is gone after the last stage.
     assert not (tmp_path / "run/config.json").exists()
     log = (tmp_path / "run/provision.log").read_text()
@@ -118,6 +118,15 @@ def test_remote_sources_are_urls_that_need_the_network() -> None:
     assert remote_sources(spec) == ["https://example.test/b", "s3://bucket/c"]
 
 
+def test_a_tang_server_to_ask_needs_the_network() -> None:
+    """The disks stage fetches a Tang advertisement the config does not carry."""
+    tang = [{"url": "http://tang.test", "thumbprint": "x"},
+            {"url": "http://tang2.test", "thumbprint": "y", "advertisement": "{}"}]
+    spec = {"storage": {"luks": [{"name": "root", "device": "/dev/vda2", "clevis": {"tang": tang}},
+                                 {"name": "data", "device": "/dev/vdb", "clevis": {"tpm2": True}}]}}
+    assert remote_sources(spec) == ["http://tang.test"]
+
+
 def test_root_device_comes_from_the_last_root_parameter() -> None:
     assert root_spec_from_cmdline("ro root=/dev/sda1 quiet root=LABEL=root") == "LABEL=root"
     assert root_spec_from_cmdline("quiet -- root=/dev/vda") is None
@@ -161,3 +170,19 @@ def test_kernel_arguments_without_a_boot_loader_stop_the_boot_before_the_disks(
     assert done.returncode == 1
     assert "FAILED in stage disks" in done.stderr and "no boot loader configuration" in done.stderr
     assert not (root / "etc/hostname").exists()
+
+
+def test_the_platform_network_config_in_the_run_directory_is_rendered_into_the_root(
+        tmp_path: Path, root: Path) -> None:
+    """A datasource's network-config (its fetch result's extras, kept in the run directory) reaches the target."""
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    (root / "usr/lib/systemd/systemd-networkd").write_text("")  # the image's network manager
+    (tmp_path / "run/platform").mkdir(mode=0o700, parents=True)
+    (tmp_path / "run/platform/network-config").write_bytes(
+        b"network:\n  version: 1\n  config:\n    - type: physical\n      name: eth0\n"
+        b"      subnets:\n        - type: static\n          address: 192.0.2.5/24\n          gateway: 192.0.2.1\n")
+    done = run(tmp_path, root, config("net"))
+    assert done.returncode == 0, done.stderr
+    assert "network configuration from the platform's network-config" in done.stderr
+    rendered = (root / "etc/systemd/network/10-provision-eth0.network").read_text()
+    assert "Address=192.0.2.5/24" in rendered and "Gateway=192.0.2.1" in rendered

@@ -231,14 +231,7 @@ def test_luks_checks() -> None:
     )
 
 
-def test_clevis_and_cex_are_refused_until_supported() -> None:
-    for clevis in ({"tpm2": True}, {"tang": [{"url": "http://tang.example", "thumbprint": "x"}]}):
-        only(
-            check(luks=[luks(clevis=clevis)]),
-            Severity.ERROR,
-            ("storage", "luks", 0, "clevis"),
-            "not supported",
-        )
+def test_cex_is_refused_clevis_is_checked() -> None:
     only(
         check(luks=[luks(cex={"enabled": True})]),
         Severity.ERROR,
@@ -247,6 +240,52 @@ def test_clevis_and_cex_are_refused_until_supported() -> None:
     )
     # Present but switched off: nothing to refuse.
     assert check(luks=[luks(clevis={"tpm2": False, "tang": []}, cex={"enabled": False})]) == []
+    assert check(luks=[luks(clevis={"tpm2": True})]) == []
+    tang = {"url": "https://tang.example", "thumbprint": "x"}
+    assert check(luks=[luks(clevis={"tpm2": True, "tang": [tang], "threshold": 2})]) == []
+
+
+@pytest.mark.parametrize(
+    ("clevis", "where", "message"),
+    [
+        ({"tpm2": True, "threshold": 2}, ("threshold",), "threshold 2 is more than the 1 pin"),
+        ({"threshold": 1}, ("threshold",), "more than the 0 pin"),
+        ({"tang": [{"url": "ftp://tang.example", "thumbprint": "x"}]}, ("tang", 0, "url"), "http:// or https://"),
+        ({"tang": [{"url": "http://tang.example"}]}, ("tang", 0, "thumbprint"), "thumbprint is required"),
+        ({"tang": [{"url": "http://t", "thumbprint": "x", "advertisement": "{"}]},
+         ("tang", 0, "advertisement"), "not valid JSON"),
+        ({"tang": [{"url": "http://t", "thumbprint": "x"}, {"url": "http://t", "thumbprint": "y"}]},
+         ("tang", 1, "url"), "duplicate Tang server URL"),
+        ({"custom": {"pin": "tang", "config": "{}"}, "tpm2": True}, (), "cannot use custom clevis config"),
+        ({"custom": {"pin": "yubikey", "config": "{}"}}, ("custom", "pin"), "unsupported clevis pin"),
+        ({"custom": {"pin": "tpm2"}}, ("custom", "config"), "missing required custom clevis config"),
+        ({"custom": {"config": "{}"}}, ("custom", "pin"), "missing required custom clevis pin"),
+        ({"custom": {"pin": "tpm2", "config": "[1,"}}, ("custom", "config"), "not valid JSON"),
+        ({"custom": {"pin": "tpm2", "config": "[]"}}, ("custom", "config"), "must be a JSON object"),
+    ],
+)
+def test_clevis_mistakes_are_positioned(clevis: dict[str, object], where: tuple[object, ...], message: str) -> None:
+    only(check(luks=[luks(clevis=clevis)]), Severity.ERROR, ("storage", "luks", 0, "clevis", *where), message)
+
+
+def test_tang_advertisement_must_carry_the_thumbprint() -> None:
+    """An advertisement given in the config is checked against the thumbprint at validate."""
+    import base64
+    import json
+
+    key = {"kty": "EC", "crv": "P-256", "key_ops": ["verify"], "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+           "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+    payload = base64.urlsafe_b64encode(json.dumps({"keys": [key]}).encode()).decode().rstrip("=")
+    advert = json.dumps({"payload": payload, "protected": "e30", "signature": "AA"})
+    from provision.disks.clevis import thumbprints
+
+    good = sorted(thumbprints(key))[0]
+    assert check(luks=[luks(clevis={"tang": [{"url": "http://t", "thumbprint": good,
+                                               "advertisement": advert}]})]) == []
+    only(
+        check(luks=[luks(clevis={"tang": [{"url": "http://t", "thumbprint": "nope", "advertisement": advert}]})]),
+        Severity.ERROR, ("storage", "luks", 0, "clevis", "tang", 0, "thumbprint"), "no signing key",
+    )
 
 
 def test_a_raid_member_cannot_also_be_a_luks_device() -> None:

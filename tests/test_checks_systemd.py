@@ -241,3 +241,70 @@ def test_an_enabled_template_needs_a_default_instance() -> None:
     assert diag.hint is not None and "worker@name.service" in diag.hint
     with_default = SERVICE + "DefaultInstance=main\n"
     assert check({"name": "worker@.service", "enabled": True, "contents": with_default}) == []
+
+
+# --- [Install] names become link names ----------------------------------------
+
+
+@pytest.mark.parametrize(("install", "key"), [
+    ("WantedBy=../../../../etc/evil.target", "WantedBy"),
+    ("RequiredBy=multi-user.target/../x.target", "RequiredBy"),
+    ("UpheldBy=a/b.target", "UpheldBy"),
+    ("Alias=../../x.service", "Alias"),
+    ("Also=../y.service", "Also"),
+    ("DefaultInstance=../../etc/evil", "DefaultInstance"),
+    ("DefaultInstance=a/b", "DefaultInstance"),
+    ("WantedBy=multi-user.target ..", "WantedBy"),
+])
+def test_install_values_that_are_not_unit_names_are_errors_at_their_line(install: str, key: str) -> None:
+    text = SERVICE.replace("WantedBy=multi-user.target\n", "") + install + "\n"
+    line = text.count("\n")  # the last line
+    found = check({"name": "t@.service", "contents": text})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "contents"), f"line {line}: {key}=")
+
+
+def test_install_values_with_specifiers_are_checked_after_expansion() -> None:
+    ok = SERVICE + "Alias=%p-alias.service\nDefaultInstance=tty1\nWantedBy=%p-%i.target\n"
+    assert check({"name": "getty@.service", "contents": ok}) == []
+    bad = SERVICE + "DefaultInstance=x\nAlias=%i/../z.service\n"
+    only(check({"name": "t@.service", "contents": bad}), Severity.ERROR, ("systemd", "units", 0, "contents"),
+         "Alias=%i/../z.service")
+
+
+def test_install_values_in_dropins_are_checked() -> None:
+    found = check({"name": "a.service", "dropins": [{"name": "x.conf", "contents": "[Install]\nAlias=../b.service\n"}]})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "contents"), "line 2: Alias=../b.service")
+
+
+def test_nul_in_unit_or_dropin_contents_is_an_error() -> None:
+    found = check({"name": "a.service", "contents": SERVICE + "# \0\n"})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "contents"), "NUL")
+    found = check({"name": "a.service", "dropins": [{"name": "x.conf", "contents": "[Service]\nUser=a\0b\n"}]})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "contents"), "NUL")
+
+
+def test_dropin_names_over_name_max_are_errors() -> None:
+    found = check({"name": "a.service", "dropins": [{"name": "d" * 252 + ".conf", "contents": "[Unit]\n"}]})
+    only(found, Severity.ERROR, ("systemd", "units", 0, "dropins", 0, "name"), "longer than 255 bytes")
+
+
+@pytest.mark.parametrize("fmt", ["own", "ignition", "human"])
+def test_install_names_are_checked_from_every_format(fmt: str) -> None:
+    import json
+
+    from provision.config.pipeline import parse_config
+
+    contents = SERVICE.replace("WantedBy=multi-user.target", "WantedBy=../../../etc/evil.target")
+    unit = {"name": "a.service", "enabled": True, "contents": contents}
+    if fmt == "human":
+        data = ("variant: provision\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n"
+                "      enabled: true\n      contents: " + json.dumps(contents) + "\n").encode()
+        line = 7
+    else:
+        head = {"provision": {"version": "1.0.0"}} if fmt == "own" else {"ignition": {"version": "3.4.0"}}
+        data = json.dumps({**head, "systemd": {"units": [unit]}}, indent=1).encode()
+        line = next(n for n, text in enumerate(data.decode().splitlines(), 1) if '"contents"' in text)
+    parsed = parse_config(data, "config")
+    found = [d for d in parsed.diagnostics if d.is_error]
+    assert len(found) == 1 and "WantedBy=../../../etc/evil.target" in found[0].message, found
+    assert found[0].position is not None and found[0].position.line == line

@@ -392,3 +392,159 @@ def test_malformed_urls_fail_at_once(url: str, message: str, fake: FakeTime) -> 
     with pytest.raises(FetchError, match=message):
         client(fake).get(url)
     assert fake.sleeps == []
+
+
+# -- redirects: the caller's headers stay with their origin ---------------------------
+
+_SECRET_HEADERS = {
+    "Authorization": "Bearer b34r3r",
+    "X-aws-ec2-metadata-token": "1mdsv2-t0k3n",  # AWS IMDSv2
+    "X-Custom-Token": "c0nf1g-h34d3r",  # a config's httpHeaders
+    "Cookie": "session=c00k13",
+}
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_headers_are_not_forwarded_to_another_origin(status: int) -> None:
+    """Redirects to another host (127.0.0.2) or another port drop every header the caller gave."""
+    with LoopbackHTTPServer() as origin, LoopbackHTTPServer(host="127.0.0.2") as other_host, \
+            LoopbackHTTPServer() as other_port:
+        for server in (origin, other_host, other_port):
+            server.route("/final", Reply(body=b"ok"))
+        origin.route("/same", Reply(status, headers={"Location": origin.url("/final")}))
+        origin.route("/host", Reply(status, headers={"Location": other_host.url("/final")}))
+        origin.route("/port", Reply(status, headers={"Location": other_port.url("/final")}))
+        http = HttpClient(deadline=5)
+        for path in ("/same", "/host", "/port"):
+            assert http.get(origin.url(path), _SECRET_HEADERS).body == b"ok"
+    [kept] = origin.requests_for("/final")
+    for name, value in _SECRET_HEADERS.items():
+        if name != "Cookie":  # requests re-sends only its cookie jar's cookies, whatever the origin
+            assert kept.headers.get(name) == value  # same origin: kept
+    for server in (other_host, other_port):
+        [moved] = server.requests_for("/final")
+        assert moved.headers.get("User-Agent", "").startswith("provision/")
+        sent = " ".join(f"{k}: {v}" for k, v in moved.headers.items())
+        for name, value in _SECRET_HEADERS.items():
+            assert value not in sent, f"{name} was forwarded to {server.base_url}"
+
+
+def test_a_configs_http_headers_stay_with_their_origin() -> None:
+    from provision.config.model import HTTPHeader, Resource
+    from provision.fetch.resource import fetch_bytes
+
+    with LoopbackHTTPServer() as origin, LoopbackHTTPServer(host="127.0.0.2") as elsewhere:
+        elsewhere.route("/f", Reply(body=b"contents"))
+        origin.route("/f", Reply(302, headers={"Location": elsewhere.url("/f")}))
+        resource = Resource(source=origin.url("/f"),
+                            http_headers=(HTTPHeader(name="X-Api-Key", value="k3y-for-0r1g1n"),))
+        assert fetch_bytes(resource, HttpClient(deadline=5)) == b"contents"
+    assert origin.requests_for("/f")[0].headers.get("X-Api-Key") == "k3y-for-0r1g1n"
+    assert "X-Api-Key" not in elsewhere.requests_for("/f")[0].headers
+
+
+# -- every stated time limit bounds the whole transfer ---------------------------------
+# Socket timeouts bound each wait for data; a server that sends a byte now and
+# then never trips them. These servers trickle or stall; each test uses small
+# limits and checks the time the client really took.
+
+
+def _fails_within(seconds: float, fetch: object, match: str) -> str:
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=match) as info:
+        fetch()  # type: ignore[operator]
+    elapsed = time.monotonic() - started
+    assert elapsed < seconds, f"took {elapsed:.1f} s: {info.value}"
+    return str(info.value)
+
+
+def test_the_deadline_bounds_a_trickled_body(server: LoopbackHTTPServer) -> None:
+    """provision.fetch.timeout (the deadline) bounds a whole small body read (user data)."""
+    server.route("/ud", Reply(body=b"x" * 60, trickle=0.1))  # 6 s of body
+    http = HttpClient(deadline=1.0, response_header_timeout=0.5)
+    _fails_within(2.0, lambda: http.get(server.url("/ud")), r"not finished within the 1 s time limit")
+
+
+def test_the_header_timeout_bounds_trickled_headers(server: LoopbackHTTPServer) -> None:
+    """httpResponseHeaders bounds the whole wait for the headers, not each byte of them."""
+    server.route("/ud", Reply(body=b"late", header_trickle=0.05))  # about 2 s of headers
+    http = HttpClient(deadline=1.5, response_header_timeout=0.4, backoff_start=0.05)
+    message = _fails_within(2.5, lambda: http.get(server.url("/ud")), r"no response within 0\.4 s")
+    assert "time limit 1.5 s" in message
+
+
+def test_http_total_bounds_a_trickled_streamed_body(server: LoopbackHTTPServer) -> None:
+    server.route("/f", Reply(body=b"y" * 100, trickle=0.05))  # 5 s of body
+
+    def fetch() -> None:
+        with HttpClient(total_timeout=1.0).get(server.url("/f"), stream=True) as response:
+            for _ in response.iter_chunks():
+                pass
+
+    _fails_within(2.0, fetch, r"not finished within the 1 s time limit \(timeouts\.httpTotal\)")
+
+
+def test_http_total_from_a_config_bounds_a_server_that_stalls_after_headers(
+    server: LoopbackHTTPServer, tmp_path: Path
+) -> None:
+    """The config's timeouts.httpTotal, through the resource fetcher, against a stalled body."""
+    from provision.config.build import build_config
+    from provision.config.model import Resource
+    from provision.fetch.resource import fetch_to_path
+    from provision.fetch.settings import client_for_config
+
+    server.route("/f", Reply(body=b"never", body_delay=30))
+    config = build_config({"provision": {"version": "1.0.0", "timeouts": {"httpTotal": 1}}})
+    http = client_for_config(config)
+    assert http.settings.response_header_timeout == 10  # the per-wait timeout alone would wait 10 s
+    _fails_within(2.0, lambda: fetch_to_path(Resource(source=server.url("/f")), tmp_path / "f", http),
+                  r"1 s time limit \(timeouts\.httpTotal\)")
+
+
+def test_a_body_cut_by_the_time_limit_is_never_taken_for_the_whole_body(server: LoopbackHTTPServer) -> None:
+    """A body that ends when the connection closes (no length, not chunked) must not look complete."""
+    import socket as socket_module
+    import threading
+
+    listener = socket_module.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+        try:
+            for _ in range(40):
+                conn.sendall(b"z")
+                time.sleep(0.05)
+        except OSError:
+            pass
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        http = HttpClient(deadline=0.8)
+        _fails_within(1.6, lambda: http.get(f"http://127.0.0.1:{port}/ud"), r"0\.8 s time limit")
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_first_hop_only_headers_follow_no_redirect() -> None:
+    """A config's httpHeaders are erased on every redirect, same origin too (Ignition's rule)."""
+    with LoopbackHTTPServer() as origin:
+        origin.route("/final", Reply(body=b"ok"))
+        origin.route("/same", Reply(302, headers={"Location": origin.url("/final")}))
+        http = HttpClient(deadline=5)
+        got = http.get(origin.url("/same"), {"X-Custom-Token": "c0nf1g-h34d3r"}, headers_first_hop_only=True)
+        assert got.body == b"ok"
+        streamed = http.get(origin.url("/same"), {"X-Custom-Token": "c0nf1g-h34d3r"}, stream=True,
+                            headers_first_hop_only=True)
+        with streamed:
+            assert b"".join(streamed.iter_chunks(1024)) == b"ok"
+    [first, _] = origin.requests_for("/same")
+    assert first.headers.get("X-Custom-Token") == "c0nf1g-h34d3r"
+    for moved in origin.requests_for("/final"):
+        assert moved.headers.get("X-Custom-Token") is None
+        assert moved.headers.get("User-Agent", "").startswith("provision/")

@@ -56,7 +56,6 @@ def sha(algorithm: str, data: bytes) -> str:
         ("data:text/plain;charset=utf-8,caf%C3%A9", "café".encode()),
         ("data:;base64,aGVsbG8=", b"hello"),
         ("data:application/octet-stream;base64,AAEC/w==", b"\x00\x01\x02\xff"),
-        ("data:;base64,aGVs%0AbG8=", b"hello"),  # percent-encoded newline inside base64
         ("data:,", b""),
     ],
 )
@@ -67,7 +66,11 @@ def test_data_urls_decode(url: str, expected: bytes, client: HttpClient) -> None
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("data:text/plain;base64", "no ','"), ("data:;base64,@@@", "base64"), ("data:;base64,aGVsbG8", "base64")],
+    [("data:text/plain;base64", "no ','"), ("data:;base64,@@@", "base64"), ("data:;base64,aGVsbG8", "base64"),
+     # What validation refuses is not decoded some other way: no escapes or
+     # blanks inside base64, no raw non-URL characters, '%' only as an escape.
+     ("data:;base64,aGVs%0AbG8=", "base64"), ("data:;base64,aGVs bG8=", "base64"),
+     ("data:,aGVsbG8 world", "percent-encoded"), ("data:,aGVsbG8%zz", "percent-encoding")],
 )
 def test_invalid_data_urls_fail_without_echoing_the_data(url: str, message: str, client: HttpClient) -> None:
     with pytest.raises(FetchError, match=message) as info:
@@ -303,3 +306,48 @@ def test_a_failed_fetch_leaves_an_existing_file_untouched(
     with pytest.raises(FetchError, match="hash mismatch"):
         fetch_to_path(bad, target, client)
     assert target.read_bytes() == b"old contents" and [p.name for p in tmp_path.iterdir()] == ["motd"]
+
+
+# -- the decoder that writes files accepts exactly what validation accepts ----------
+
+_DATA_URL_ALPHABET = "ABCDEFabcdef0123456789+/=%,;:aZ -_.!~*'()?@&$\"\n\t\u00e9"
+
+
+def _data_urls() -> st.SearchStrategy[str]:
+    encoded = st.binary(max_size=64).flatmap(lambda data: st.sampled_from([
+        "data:;base64," + base64.b64encode(data).decode(),
+        "data:," + urllib.parse.quote(data, safe=""),
+        "data:text/plain;charset=utf-8," + urllib.parse.quote(data, safe="/:=@,;+!*'()~-._"),
+        "data:application/octet-stream;base64," + base64.b64encode(data).decode().rstrip("="),
+    ]))
+    texts = st.text(alphabet=_DATA_URL_ALPHABET, max_size=24)
+    return st.one_of(
+        encoded,
+        texts.map(lambda t: "data:;base64," + t),
+        texts.map(lambda t: "data:," + t),
+        texts.map(lambda t: "data:" + t),
+        st.tuples(encoded, st.integers(0, 80), texts).map(  # a valid URL with text spliced in
+            lambda x: x[0][:x[1]] + x[2] + x[0][x[1]:]),
+    )
+
+
+@given(_data_urls())
+def test_validation_accepts_exactly_what_the_file_writer_decodes(url: str) -> None:
+    import json
+
+    from provision.config.pipeline import parse_config
+
+    config = {"provision": {"version": "1.0.0"}, "storage": {"files": [{"path": "/f", "contents": {"source": url}}]}}
+    parsed = parse_config(json.dumps(config).encode(), "c.json")
+    try:
+        written: bytes | None = fetch_bytes(Resource(source=url), HttpClient(deadline=1))
+    except FetchError:
+        written = None
+    assert parsed.ok == (written is not None), (url, parsed.diagnostics)
+    if written is not None:
+        assert parsed.config is not None
+        source = parsed.config.storage.files[0].contents.source
+        assert source is not None
+        from provision.config.checks.dataurl import parse_data_url
+
+        assert parse_data_url(source).data == written

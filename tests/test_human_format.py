@@ -31,7 +31,7 @@ def test_snake_case_keys_become_the_specs_names(capsys: pytest.CaptureFixture[st
     ))
     assert got.status == 0, got.stderr
     assert got.spec == {
-        "provision": {"version": "1.0.0"},
+        "provision": {"version": "1.1.0"},
         "storage": {"disks": [{"device": "/dev/vdb", "wipeTable": True,
                                "partitions": [{"label": "a", "sizeMiB": 10, "startMiB": 2}]}]},
         "passwd": {"users": [{"name": "core", "noCreateHome": True, "sshAuthorizedKeys": [KEY]}]},
@@ -71,7 +71,7 @@ def test_keys_inside_env_are_the_users_own(capsys: pytest.CaptureFixture[str], t
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("variant: fcos\nversion: 1.5.0\n", "unknown variant 'fcos'"),
+        ("variant: coreos\nversion: 1.5.0\n", "unknown variant 'coreos'"),
         ("variant: provision\n", "missing version of the human YAML format"),
         ("variant: provision\nversion: 2.0.0\n", "unsupported version '2.0.0' of the human YAML format"),
         (HEADER + "provision:\n  version: 1.0.0\n", "the version goes at the top level of human YAML"),
@@ -83,9 +83,9 @@ def test_header_mistakes(capsys: pytest.CaptureFixture[str], tmp_path: Path, tex
     assert got.only("error")["message"].startswith(message)
 
 
-def test_butane_variant_points_to_butane(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    got = run_transpile(capsys, tmp_path, "variant: fcos\nversion: 1.5.0\n")
-    assert "butane" in got.only("error")["hint"]
+def test_unknown_variant_names_the_butane_variants(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    got = run_transpile(capsys, tmp_path, "variant: coreos\nversion: 1.5.0\n")
+    assert "fcos, flatcar, openshift, r4e or fiot" in got.only("error")["hint"]
 
 
 def test_provision_section_holds_fetch_settings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_provision_section_holds_fetch_settings(capsys: pytest.CaptureFixture[st
         "provision:\n  timeouts: {http_total: 30}\n  config:\n    merge:\n      - source: https://example.com/base.json\n"
     ))
     assert got.status == 0, got.stderr
-    assert got.spec == {"provision": {"version": "1.0.0", "timeouts": {"httpTotal": 30},
+    assert got.spec == {"provision": {"version": "1.1.0", "timeouts": {"httpTotal": 30},
                                       "config": {"merge": [{"source": "https://example.com/base.json"}]}}}
 
 

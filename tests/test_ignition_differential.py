@@ -82,5 +82,5 @@ def test_translation_is_field_by_field() -> None:
     config = AGREE["ok_files"]
     parsed = parse_config(json.dumps(config).encode(), "config.ign")
     assert parsed.spec is not None
-    assert parsed.spec["provision"] == {"version": "1.0.0"}
+    assert parsed.spec["provision"] == {"version": "1.1.0"}
     assert parsed.spec["storage"] == config["storage"]

@@ -47,7 +47,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_zipapp_holds_bytecode_and_data_but_no_sources_tests_or_extensions(bundle: Path) -> None:
     names = zipfile.ZipFile(bundle / "provision.pyz").namelist()
     assert "provision/__init__.pyc" in names and "provision/cli.pyc" in names
-    assert "provision/commands/run.pyc" in names
+    assert "provision/commands/boot.pyc" in names
     assert "provision/_data/schemas/provision-1.0.0.json" in names
     assert "requests/__init__.pyc" in names and "urllib3/__init__.pyc" in names
     assert [n for n in names if n.endswith(".py")] == ["__main__.py"]

@@ -33,15 +33,29 @@ def firstboot(tmp_path: Path, cmdline: str) -> bool:
     ("provision.firstboot=0", False),
     ("provision.firstboot provision.firstboot=0", False),  # the last word wins, as in the engine
     ("provision.firstbootx provision.firstboot.url=x", False),
+    # Ignition's flag, as Fedora CoreOS and Flatcar boot loaders add it
+    ("root=/dev/vda ignition.firstboot ignition.platform.id=metal", True),
+    ("ignition.firstboot=1", True),
+    ("ignition.firstboot=0", False),
+    ("ignition.firstboot=off", False),
+    ("ignition.firstboot provision.firstboot=0", False),  # ours decides when both are there
+    ("provision.firstboot ignition.firstboot=0", True),
+    ("ignition.firstbootx", False),
 ])
 def test_initramfs_tools_scripts_run_only_on_first_boot(tmp_path: Path, cmdline: str, expected: bool) -> None:
     assert firstboot(tmp_path, cmdline) is expected
+    # The engine reads the same command line the same way.
+    from provision.platforms.cmdline import parse_cmdline
+
+    assert parse_cmdline(cmdline).firstboot is expected
 
 
 @pytest.mark.parametrize(("cmdline", "in_initrd", "active"), [
     ("root=LABEL=root provision.firstboot", True, True),
     ("root=LABEL=root", True, False),
     ("root=LABEL=root provision.firstboot", False, False),  # the booted system: never
+    ("root=LABEL=root ignition.firstboot", True, True),
+    ("root=LABEL=root ignition.firstboot provision.firstboot=0", True, False),
 ])
 def test_dracut_generator_pulls_in_the_stages_only_on_first_boot(
     tmp_path: Path, cmdline: str, in_initrd: bool, active: bool
@@ -79,9 +93,9 @@ def test_dracut_units_run_the_stages_in_ignition_order_and_fail_into_emergency()
         command = unit["Service"]["ExecStart"]
         if stage == "disks":  # a wrapper that reboots when the kernel arguments changed
             wrapper = (HOOK / "dracut/30provision" / Path(command).name).read_text()
-            assert "run --root /sysroot --stage disks" in wrapper and "systemctl --no-block reboot" in wrapper
+            assert "run --root /sysroot --phase disks" in wrapper and "systemctl reboot --force" in wrapper
         else:
-            assert command.endswith(f"run --root /sysroot --stage {stage}")
+            assert command.endswith(f"run --root /sysroot --phase {stage}")
         assert f"provision-{stage}.service" in required
     # Each stage is ordered after the one before it.
     for before, after in itertools.pairwise(STAGE_UNITS):

@@ -10,11 +10,11 @@ from provision.config.build import build_config, to_spec
 
 def test_fields_cannot_change_after_construction() -> None:
     node = model.File(path="/etc/motd", mode=0o644)
-    with pytest.raises(model.FrozenInstanceError):
+    with pytest.raises(model.FrozenModelError):
         node.mode = 0o600  # type: ignore[misc]
-    with pytest.raises(model.FrozenInstanceError):
+    with pytest.raises(model.FrozenModelError):
         del node.path  # type: ignore[misc]
-    assert model.replace(node, mode=0o600).mode == 0o600 and node.mode == 0o644
+    assert model.copy_with(node, mode=0o600).mode == 0o600 and node.mode == 0o644
 
 
 def test_equal_by_value_and_hashable() -> None:

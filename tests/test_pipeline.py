@@ -71,18 +71,44 @@ def test_yaml_positions() -> None:
 @pytest.mark.parametrize(
     ("payload", "words"),
     [
-        (b"#!/bin/sh\necho hi\n", "shell-script"),
-        (b"Content-Type: multipart/mixed; boundary=x\n\n--x\n", "MIME multipart"),
-        (b"#include https://example.com/x\n", "#include"),
+        (b"#part-handler\ndef list_types():\n    return []\n", "part handlers are Python code"),
+        (b"#upstart-job\ndescription 'x'\n", "upstart is gone"),
+        (b"Content-Type: multipart/mixed; boundary=x\nMIME-Version: 1.0\n\n--x\n"
+         b"Content-Type: text/x-unknown\n\nhello\n--x--\n", "text/x-unknown"),
+        (b"#include ftp://example.com/x\n", "not a URL provision can fetch"),
     ],
 )
-def test_other_user_data_formats_are_refused_clearly(payload: bytes, words: str) -> None:
+def test_user_data_provision_cannot_honour_is_refused_clearly(payload: bytes, words: str) -> None:
+    # The user-data formats themselves are translated (tests/test_userdata*.py); these parts are not.
     parsed = parse_config(payload, "user-data")
-    assert not parsed.ok
-    assert words in parsed.diagnostics[0].message and "not supported" in parsed.diagnostics[0].message
+    assert not parsed.ok and parsed.kind == "user-data"
+    assert words in parsed.diagnostics[0].message and parsed.diagnostics[0].position is not None
 
 
 def test_unrecognised_document() -> None:
     parsed = _parse('{"hello": "world"}')
     assert not parsed.ok
     assert parsed.diagnostics[0].message == "not a recognised config"
+
+
+def test_a_missing_semantic_check_module_fails_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A broken installation must not pass every config: the validate command fails."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.json"
+    # Invalid only semantically (two files at one path): schema-valid.
+    config.write_text(json.dumps({"provision": {"version": "1.0.0"}, "storage": {"files": [
+        {"path": "/etc/a"}, {"path": "/etc/a"}]}}))
+    hide_checks = (
+        "import sys; sys.modules['provision.config.checks.passwd'] = None; "
+        "from provision.cli import main; sys.exit(main(['validate', sys.argv[1]]))"
+    )
+    run = subprocess.run([sys.executable, "-c", hide_checks, str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "internal error" in run.stderr and "ModuleNotFoundError" in run.stderr
+    # The same config with the checks present is refused for what is wrong with it.
+    ok = subprocess.run([sys.executable, "-m", "provision", "validate", str(config)],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 1 and "internal error" not in ok.stderr

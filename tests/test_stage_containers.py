@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from accounts_fixtures import snapshot
 
-from provision.apply import crashpoint
 from provision.config.build import build_config
 from provision.errors import StageError
+from provision.stages import crashpoint
 from provision.stages.base import Target
 from provision.stages.containers import ContainersStage
 from provision.systemd_unit import parse_unit

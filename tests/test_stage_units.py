@@ -191,6 +191,24 @@ def test_install_section_cannot_place_links_outside_the_unit_directory(tmp_path:
     assert not (root / "etc/evil.target.wants").exists()
 
 
+@pytest.mark.parametrize("install", [
+    "DefaultInstance=../../../../etc/evil\nWantedBy=multi-user.target\n",
+    "DefaultInstance=a/b\nAlias=x@.service\n",
+    "WantedBy=%i.target\nDefaultInstance=../../x\n",
+    "UpheldBy=../u.target\nRequiredBy=multi-user.target/../../../../tmp\n",
+])
+def test_image_unit_install_section_cannot_place_links_outside_the_unit_directory(
+    tmp_path: Path, install: str
+) -> None:
+    """A unit shipped in the image (never validated) is refused defensively at apply."""
+    root = image_root(tmp_path / "root")
+    (root / "usr/lib/systemd/system/evil@.service").write_text(SERVICE + "[Install]\n" + install)
+    apply({"systemd": {"units": [{"name": "evil@.service", "enabled": True}]}}, root)
+    made = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_symlink()]
+    assert made == []
+    assert not (root / "etc/evil").exists() and not (tmp_path / "tmp").exists()
+
+
 def test_unit_names_that_are_paths_are_refused(tmp_path: Path) -> None:
     from provision.errors import StageError
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from accounts_fixtures import HASH, config, make_bare_root, make_debian_root, snapshot
 
-from provision.errors import StageError
+from provision.errors import ProvisionError, StageError
 from provision.stages.base import Target
 from provision.stages.users import UsersStage
 
@@ -74,7 +74,7 @@ def test_creates_accounts_as_useradd_would(tmp_path: Path, backend: str) -> None
     assert "plain:x:4243:100::/home/plain:/bin/sh" in passwd
     shadow = lines(root, "shadow")
     assert f"core:{HASH}:19675:0:99999:7:::" in shadow
-    assert "svc:!:19675::::::" in shadow  # no aging for system accounts
+    assert "svc:*:19675::::::" in shadow  # no aging for system accounts; no password, not locked
     group = lines(root, "group")
     assert "ops:x:3000:core" in group and "sudo:x:27:core" in group
     assert "core:x:1001:" in group and "svcgrp:x:997:" in group and "svc:x:996:" in group
@@ -312,16 +312,22 @@ def test_hostile_etc_symlink_stays_inside_root(tmp_path: Path) -> None:
     assert any(line.startswith("core:") for line in (inside / "passwd").read_text().splitlines())
 
 
-def test_backend_forced_by_missing_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_direct_writer_is_the_default_even_with_shadow_utils_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provision.accounts import shadow_utils
     from provision.accounts.backend import select_backend
     from provision.target.tree import TargetTree
 
-    monkeypatch.setenv("PROVISION_TOOL_USERADD", str(tmp_path / "missing-useradd"))
+    assert shadow_utils.available()  # installed here: the default must still not use it
+    monkeypatch.delenv("PROVISION_ACCOUNTS_BACKEND", raising=False)
     with TargetTree(tmp_path) as tree:
         assert select_backend(tree).name == "direct"
-    monkeypatch.delenv("PROVISION_TOOL_USERADD")
-    with TargetTree(tmp_path) as tree:
+        monkeypatch.setenv("PROVISION_ACCOUNTS_BACKEND", "shadow-utils")
         assert select_backend(tree).name == "shadow-utils"
+        monkeypatch.setenv("PROVISION_TOOL_USERADD", str(tmp_path / "missing-useradd"))
+        with pytest.raises(ProvisionError, match="missing: useradd"):
+            select_backend(tree)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -340,6 +346,19 @@ def test_half_written_accounts_are_repaired(tmp_path: Path, backend: str) -> Non
     assert f"core:{HASH}:19675:0:99999:7:::" in lines(root, "shadow")
     assert not any(line.startswith("gone:") for line in lines(root, "shadow"))
     assert "ops:x:3000:" in lines(root, "group") and "ops:!::" in lines(root, "gshadow")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memberships_written_to_group_but_not_gshadow_are_repaired(tmp_path: Path, backend: str) -> None:
+    """useradd/usermod -G write group, then gshadow: a kill in between leaves them disagreeing."""
+    root = make_debian_root(tmp_path)
+    apply(root, {"users": [{"name": "core", "groups": ["sudo", "adm"]}]}, backend)
+    gshadow = (root / "etc/gshadow").read_text()
+    # Killed after group was written: gshadow lacks "sudo" and still has a dropped membership.
+    (root / "etc/gshadow").write_text(gshadow.replace("sudo:*::core", "sudo:*::")
+                                      .replace("users:*::", "users:*::core"))
+    apply(root, {"users": [{"name": "core", "groups": ["sudo", "adm"]}]}, backend)
+    assert (root / "etc/gshadow").read_text() == gshadow
 
 
 def _count_and_kill(monkeypatch: pytest.MonkeyPatch, kill_at: int | None) -> list[int]:

@@ -52,7 +52,7 @@ def test_output_goes_to_stdout_without_o(capsys: pytest.CaptureFixture[str], tmp
     config.write_text(HEADER + "systemd:\n  units: [{name: a.service, mask: true}]\n")
     assert main(["transpile", str(config)]) == 0
     out = capsys.readouterr()
-    assert json.loads(out.out) == {"provision": {"version": "1.0.0"},
+    assert json.loads(out.out) == {"provision": {"version": "1.1.0"},
                                    "systemd": {"units": [{"name": "a.service", "mask": True}]}}
     assert out.err == ""
 
@@ -74,7 +74,7 @@ def test_stdin_input(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
 
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((HEADER + "storage: {}\n").encode())))
     assert main(["transpile", "-"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"provision": {"version": "1.0.0"}, "storage": {}}
+    assert json.loads(capsys.readouterr().out) == {"provision": {"version": "1.1.0"}, "storage": {}}
 
 
 # -- other input formats -----------------------------------------------------------
@@ -85,7 +85,7 @@ def test_ignition_config_becomes_machine_json(capsys: pytest.CaptureFixture[str]
                 "storage": {"files": [{"path": "/etc/a", "mode": 420, "contents": {"source": "data:,a"}}]}}
     got = run_transpile(capsys, tmp_path, json.dumps(ignition), name="c.ign")
     assert got.status == 0
-    assert got.spec == {"provision": {"version": "1.0.0"}, "storage": ignition["storage"]}
+    assert got.spec == {"provision": {"version": "1.1.0"}, "storage": ignition["storage"]}
 
 
 def test_ignition_spec_2_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -94,9 +94,15 @@ def test_ignition_spec_2_is_refused(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_provision_json_input_passes_through(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    spec = {"provision": {"version": "1.0.0"}, "systemd": {"units": [{"name": "a.service", "mask": True}]}}
+    spec = {"provision": {"version": "1.1.0"}, "systemd": {"units": [{"name": "a.service", "mask": True}]}}
     got = run_transpile(capsys, tmp_path, json.dumps(spec), name="c.json")
     assert got.status == 0 and got.spec == spec
+
+
+def test_older_spec_input_comes_out_in_the_newest(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = {"provision": {"version": "1.0.0"}, "systemd": {"units": [{"name": "a.service", "mask": True}]}}
+    got = run_transpile(capsys, tmp_path, json.dumps(spec), name="c.json")
+    assert got.status == 0 and got.spec == {**spec, "provision": {"version": "1.1.0"}}
 
 
 CLOUD_CONFIG = f"""#cloud-config
@@ -128,9 +134,16 @@ def test_cloud_config_unsupported_key_is_fatal_with_strict(
     assert not (tmp_path / "out.json").exists()
 
 
-def test_shell_script_user_data_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_shell_script_user_data_becomes_a_run_once_unit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     got = run_transpile(capsys, tmp_path, "#!/bin/sh\necho hi\n", name="user-data")
-    assert got.status == 1 and "not supported" in got.only("error")["message"]
+    assert got.status == 0 and got.spec is not None
+    assert [u["name"] for u in got.spec["systemd"]["units"]] == ["provision-user-scripts.service"]
+
+
+def test_part_handler_user_data_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    got = run_transpile(capsys, tmp_path, "#part-handler\ndef list_types():\n    return []\n", name="user-data")
+    error = got.only("error")
+    assert got.status == 1 and "not supported" in error["message"] and error["line"] == 1
 
 
 # -- merging ---------------------------------------------------------------------

@@ -14,10 +14,10 @@ from provision.importers.human import to_spec
 from provision.importers.human.render import dump_human
 from provision.resources import load_json
 from provision.source.loader import load_document
+from provision.transpile.convert import transpile
 from provision.transpile.inputs import load_input
-from provision.transpile.run import transpile
 
-SCHEMA = load_json("schemas", "provision-1.0.0.json")
+SCHEMA = load_json("schemas", "provision-1.1.0.json")
 # Printable text that YAML and JSON both carry unchanged (no control characters).
 TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"), max_size=12)
 

@@ -206,3 +206,37 @@ def test_snippet_of_an_unparsable_file_is_shown_and_sanitised(tmp_path: Path) ->
     assert proc.returncode == 1
     assert "\x1b" not in proc.stdout + proc.stderr
     assert '"provision"' in proc.stdout and "^" in proc.stdout
+
+
+# --- a large data: URL costs memory in proportion to its size ----------------
+
+_PEAK_RSS = (
+    "import resource, sys\n"
+    "from provision.cli import main\n"
+    "status = main(['validate', sys.argv[1]])\n"
+    "print(status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+)
+
+
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "percent-escaped"])
+@pytest.mark.parametrize("kind", ["provision", "ignition"])
+def test_a_15_mib_data_url_validates_in_bounded_memory(tmp_path: Path, kind: str, escaped: bool) -> None:
+    """A repeated-alternation regex once kept state per character: 1.8 GiB for 15 MiB."""
+    import hashlib
+
+    size = 15 << 20
+    data = b"A" * (size // 3) if escaped else b"a" * size
+    payload = "%41" * len(data) if escaped else data.decode()
+    # A verification hash makes validate decode the data and hash it too.
+    digest = "sha256-" + hashlib.sha256(data).hexdigest()
+    contents: dict[str, Any] = {"source": "data:," + payload, "verification": {"hash": digest}}
+    header = {"provision": {"version": "1.0.0"}} if kind == "provision" else {"ignition": {"version": "3.4.0"}}
+    config = {**header, "storage": {"files": [{"path": "/big", "contents": contents}]}}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    status, peak_mib = (int(x) for x in done.stdout.splitlines()[-1].split())
+    assert status == 0, done.stderr
+    # The text itself, its JSON value and the decoded bytes: a few times 15 MiB.
+    assert peak_mib < 400, f"validating a 15 MiB data: URL peaked at {peak_mib} MiB"

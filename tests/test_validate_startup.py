@@ -50,3 +50,19 @@ def test_validating_the_examples_imports_none_of_the_heavy_modules() -> None:
 def test_inline_contents_with_a_hash_need_no_url_parsing(tmp_path: Path) -> None:
     config = str(hashed_inline_config(tmp_path))
     assert modules_after_validate([config], KEPT_OUT + URL_PARSING) == "0 []"
+
+
+def test_validating_other_formats_never_imports_the_butane_importer(tmp_path: Path) -> None:
+    human = tmp_path / "human.yaml"
+    human.write_text("variant: provision\nversion: 1.0.0\n")
+    configs = [str(p) for p in sorted((ROOT / "examples").glob("*.json"))] + [str(human)]
+    assert modules_after_validate(configs, ("provision.importers.butane",)) == "0 []"
+
+
+def test_validating_other_formats_never_imports_the_user_data_importer(tmp_path: Path) -> None:
+    """Scripts, MIME and templates are recognised by their first bytes (config/kinds.py), not by importing."""
+    cloud_config = tmp_path / "user-data"
+    cloud_config.write_text("#cloud-config\nhostname: plain\n")
+    configs = [str(p) for p in sorted((ROOT / "examples").glob("*.json"))] + [str(cloud_config)]
+    watched = ("provision.importers.userdata", "provision.importers.userdata.mime", "quopri", "email")
+    assert modules_after_validate(configs, watched) == "0 []"

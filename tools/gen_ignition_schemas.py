@@ -35,7 +35,7 @@ FEATURES: list[tuple[str, str, str]] = [
 CLEVIS = {
     "type": ["object", "null"],
     "additionalProperties": False,
-    "description": "Clevis binding; provision does not support it yet (a config using it is rejected).",
+    "description": "Clevis binding (TPM2, Tang, threshold, custom pin), applied by the disks stage.",
     "properties": {
         "custom": {
             "type": ["object", "null"],

@@ -1,4 +1,7 @@
-"""Write schemas/provision-1.0.0.json.
+"""Write schemas/provision-<version>.json, one file per spec version.
+
+1.1.0 is 1.0.0 plus the ``network`` section; older versions stay as they
+were released (configs written for them keep validating against them).
 
 The schema is data; this script is only the convenient way to write it with
 shared definitions and descriptions. Run it after editing; a test checks the
@@ -7,6 +10,7 @@ committed JSON equals its output.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -172,10 +176,34 @@ LUKS = obj(
         "discard": b("Allow discards through the encrypted device."),
         "openOptions": arr(s("Option."), "Extra cryptsetup open options (also in crypttab)."),
         "wipeVolume": b("Wipe the device before formatting."),
-        "clevis": {
-            "type": "object",
-            "description": "Clevis binding (TPM2/Tang). Not supported yet: a config using it is rejected.",
-        },
+        "clevis": obj(
+            {
+                "tpm2": b("Bind to this machine's TPM2."),
+                "tang": arr(
+                    obj(
+                        {
+                            "url": s("The Tang server's URL (http or https)."),
+                            "thumbprint": s("Thumbprint of the server's signing key (tang-show-keys)."),
+                            "advertisement": s("The server's advertisement (JSON); fetched when unset."),
+                        },
+                        ["url"],
+                        "A Tang server.",
+                    ),
+                    "Tang servers to bind to.",
+                ),
+                "threshold": i("How many of the pins must answer to unlock (default 1).", minimum=0),
+                "custom": obj(
+                    {
+                        "pin": s("A clevis pin: tpm2, tang or sss."),
+                        "config": s("The pin's JSON config, passed to clevis as written."),
+                        "needsNetwork": b("Unlocking needs the network (crypttab _netdev)."),
+                    },
+                    desc="A clevis pin and config given as is; excludes tpm2, tang and threshold.",
+                ),
+            },
+            desc="Bind the volume with clevis (TPM2, Tang, Shamir threshold); the key it was made with is "
+            "removed when random, and no key file is kept in the root.",
+        ),
         "cex": obj({"enabled": b("Use an IBM CEX secure key.")}, desc="IBM CEX (s390x) support; not supported."),
     },
     ["name", "device"],
@@ -227,7 +255,7 @@ UNIT = obj(
 USER = obj(
     {
         "name": s("User name.", minLength=1),
-        "passwordHash": s("crypt(3) password hash. Secret: never logged."),
+        "passwordHash": s("crypt(3) password hash. Secret: never logged. An empty string locks the account ('!'); a new user without one gets '*' (no password, key login still works)."),
         "sshAuthorizedKeys": arr(s("OpenSSH public key line."), "SSH keys for ~/.ssh/authorized_keys.d/provision."),
         "uid": i("User id.", minimum=0),
         "gecos": s("GECOS (comment) field."),
@@ -248,7 +276,7 @@ GROUP = obj(
     {
         "name": s("Group name.", minLength=1),
         "gid": i("Group id.", minimum=0),
-        "passwordHash": s("Group password hash. Secret: never logged."),
+        "passwordHash": s("Group password hash. Secret: never logged. An empty string locks the group password ('!')."),
         "system": b("A system group."),
         "shouldExist": b("false: the group is removed if present."),
     },
@@ -471,12 +499,140 @@ SCHEMA: J = {
 }
 
 
-def render() -> str:
-    return json.dumps(SCHEMA, indent=2, sort_keys=False) + "\n"
+NAMESERVERS = obj(
+    {
+        "addresses": arr(s("IPv4 or IPv6 address."), "DNS servers."),
+        "search": arr(s("Domain."), "DNS search domains."),
+    },
+    desc="DNS servers and search domains.",
+)
+ROUTE = obj(
+    {
+        "to": s('Destination in CIDR notation, or "default".'),
+        "via": s("Gateway address; omitted: a route on the link."),
+        "metric": i("Route metric (lower is preferred).", minimum=0),
+        "table": i("Routing table number; default the main table.", minimum=1),
+        "onLink": b("The gateway is reachable on the link even outside the interface's subnets."),
+    },
+    ["to"],
+    "A static route.",
+)
+INTERFACE = obj(
+    {
+        "name": s(
+            "Interface name; for ethernet entries with match, only this config's name for the entry.",
+            minLength=1,
+        ),
+        "type": {
+            "enum": ["ethernet", "bond", "vlan", "bridge"],
+            "description": "Kind of interface; default ethernet (a physical device).",
+        },
+        "match": obj(
+            {
+                "name": s("Kernel name, shell glob allowed (en*)."),
+                "macAddress": s("Permanent MAC address, aa:bb:cc:dd:ee:ff."),
+                "driver": s("Kernel driver name (virtio_net, ixgbe, ...)."),
+            },
+            desc="Which device an ethernet entry configures; every field given must match. Omitted: the device named name.",
+        ),
+        "setName": s("Rename the matched device to this name (ethernet entries with match).", minLength=1),
+        "macAddress": s("MAC address to set on the interface."),
+        "mtu": i("MTU in bytes.", minimum=68, maximum=65535),
+        "dhcp4": b("Ask DHCPv4 for an address."),
+        "dhcp6": b("Ask DHCPv6 for an address."),
+        "acceptRa": b("Accept IPv6 router advertisements; default the renderer's."),
+        "addresses": arr(s("Address with prefix length (192.0.2.10/24, 2001:db8::10/64)."), "Static addresses."),
+        "gateway4": s("IPv4 default gateway."),
+        "gateway6": s("IPv6 default gateway."),
+        "routes": arr(ref("route"), "Static routes."),
+        "nameservers": ref("nameservers", "DNS servers and search domains used with this interface."),
+        "optional": b("Boot does not wait for this interface to come up."),
+        "members": arr(s("Interface name (an entry of network.interfaces)."), "Bond or bridge members."),
+        "bond": obj(
+            {
+                "mode": {
+                    "enum": ["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad",
+                             "balance-tlb", "balance-alb"],
+                    "description": "Bonding mode; default balance-rr.",
+                },
+                "miiMonitorInterval": i("MII link monitoring interval in milliseconds.", minimum=0),
+                "lacpRate": {"enum": ["slow", "fast"], "description": "LACPDU rate (802.3ad)."},
+                "transmitHashPolicy": {
+                    "enum": ["layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4"],
+                    "description": "Transmit hash policy (balance-xor, 802.3ad, balance-tlb).",
+                },
+                "primary": s("Preferred member (active-backup, balance-tlb, balance-alb)."),
+                "upDelay": i("Milliseconds before enabling a member after link up.", minimum=0),
+                "downDelay": i("Milliseconds before disabling a member after link down.", minimum=0),
+                "minLinks": i("Members that must be up for the bond to be up.", minimum=0),
+                "adSelect": {"enum": ["stable", "bandwidth", "count"], "description": "802.3ad aggregation selection."},
+                "arpInterval": i("ARP monitoring interval in milliseconds.", minimum=0),
+                "arpIpTargets": arr(s("IPv4 address."), "ARP monitoring targets."),
+            },
+            desc="Bond settings (type bond).",
+        ),
+        "vlan": obj(
+            {
+                "id": i("VLAN id.", minimum=0, maximum=4095),
+                "link": s("Name of the interface (an entry of network.interfaces) the VLAN is on."),
+            },
+            ["id", "link"],
+            "VLAN settings (type vlan).",
+        ),
+        "bridge": obj(
+            {
+                "stp": b("Run the spanning tree protocol."),
+                "forwardDelay": i("Forward delay in seconds.", minimum=0),
+                "priority": i("Bridge priority.", minimum=0, maximum=65535),
+                "helloTime": i("Hello time in seconds.", minimum=0),
+                "maxAge": i("Max age in seconds.", minimum=0),
+            },
+            desc="Bridge settings (type bridge).",
+        ),
+    },
+    ["name"],
+    "A network interface: a physical device (matched), a bond, a VLAN or a bridge.",
+)
+NETWORK = obj(
+    {
+        "renderer": {
+            "enum": ["auto", "networkd", "networkmanager", "netplan", "ifupdown"],
+            "description": "Which network configuration the image uses; default auto: detected from the target "
+            "(netplan, then NetworkManager, then ifupdown, then systemd-networkd).",
+        },
+        "interfaces": arr(ref("interface"), "Interfaces to configure."),
+        "nameservers": ref("nameservers", "DNS servers and search domains for the whole system."),
+    },
+    desc="Network configuration written into the target for its network manager (spec 1.1.0).",
+)
+
+
+def schema_for(version: str) -> J:
+    """The schema of one spec version."""
+    schema = copy.deepcopy(SCHEMA)
+    if version == "1.0.0":
+        return schema
+    schema["$id"] = f"https://provision.invalid/schemas/provision-{version}.json"
+    schema["title"] = f"provision config spec {version}"
+    schema["properties"]["provision"]["properties"]["version"]["const"] = version
+    schema["properties"]["network"] = NETWORK
+    schema["$defs"].update({"interface": INTERFACE, "route": ROUTE, "nameservers": NAMESERVERS})
+    return schema
+
+
+VERSIONS = ("1.0.0", "1.1.0")
+
+
+def render(version: str = VERSIONS[-1]) -> str:
+    return json.dumps(schema_for(version), indent=2, sort_keys=False) + "\n"
+
+
+def output(version: str) -> Path:
+    return Path(__file__).resolve().parent.parent / "schemas" / f"provision-{version}.json"
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent.parent / "schemas" / "provision-1.0.0.json"
     if sys.argv[1:] == ["--check"]:
-        raise SystemExit(0 if out.read_text() == render() else 1)
-    out.write_text(render())
+        raise SystemExit(0 if all(output(v).read_text() == render(v) for v in VERSIONS) else 1)
+    for v in VERSIONS:
+        output(v).write_text(render(v))

@@ -6,17 +6,23 @@ PROVISION_RUN_DIR=/run/provision
 PROVISION_PYZ=/usr/lib/provision/provision.pyz
 
 # Provisioning runs only on the first boot: the boot loader adds
-# provision.firstboot to the kernel command line while its stamp file exists.
+# provision.firstboot (or Ignition's ignition.firstboot, for images built for
+# Ignition) to the kernel command line while its stamp file exists. Where both
+# are given, provision.firstboot decides.
 provision_firstboot() {
-	on=
+	ours=maybe
+	theirs=
 	# shellcheck disable=SC2013 # the command line is words
 	for word in $(cat "${PROVISION_PROC_CMDLINE:-/proc/cmdline}"); do
 		case "$word" in
-		provision.firstboot | provision.firstboot=1 | provision.firstboot=yes | provision.firstboot=true) on=1 ;;
-		provision.firstboot=*) on= ;;
+		provision.firstboot | provision.firstboot=1 | provision.firstboot=yes | provision.firstboot=true) ours=1 ;;
+		provision.firstboot=*) ours= ;;
+		ignition.firstboot=0 | ignition.firstboot=no | ignition.firstboot=off | ignition.firstboot=) theirs= ;;
+		ignition.firstboot | ignition.firstboot=*) theirs=1 ;;
 		esac
 	done
-	[ -n "${on:-}" ]
+	[ "$ours" = maybe ] && ours=$theirs
+	[ -n "${ours:-}" ]
 }
 
 _uptime() { cut -d' ' -f1 /proc/uptime; }
@@ -53,7 +59,7 @@ provision_reboot() {
 provision_stages() {
 	start=$(_uptime)
 	args=
-	for stage in "$@"; do args="$args --stage $stage"; done
+	for stage in "$@"; do args="$args --phase $stage"; done
 	# shellcheck disable=SC2086 # $args is a list of options
 	/usr/bin/python3 -I -S "$PROVISION_PYZ" run --root "${rootmnt:-/root}" $args
 	status=$?

@@ -1,8 +1,13 @@
-"""Choosing how accounts are changed: shadow-utils when present, else the direct writer.
+"""Choosing how accounts are changed: the direct writer, unless shadow-utils is asked for.
 
-``PROVISION_ACCOUNTS_BACKEND=direct|shadow-utils`` forces one; making a tool
-unavailable (``PROVISION_TOOL_USERADD=/nonexistent``) also selects the direct
-writer, as on an image without shadow-utils.
+The direct writer (:mod:`provision.accounts.direct`) runs nothing from the
+target. ``useradd --root`` and friends chroot into the target and then run
+its code as host root: its NSS modules (``libnss_*.so`` named by its
+nsswitch.conf), its ``/etc/shadow-maint/user{add,del}-{pre,post}.d`` hooks
+and ``USERDEL_CMD``; root in a chroot is not confined. So shadow-utils is
+never chosen by default, only with ``PROVISION_ACCOUNTS_BACKEND=shadow-utils``
+(or ``UsersStage("shadow-utils")``) by someone who trusts the image as much
+as the host, e.g. to compare the two backends in tests.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from provision.run import have_tool
 from provision.target.tree import TargetTree
 
 BACKEND_ENV = "PROVISION_ACCOUNTS_BACKEND"
+DEFAULT_BACKEND = "direct"
 
 
 class AccountsBackend(Protocol):
@@ -32,9 +38,7 @@ class AccountsBackend(Protocol):
 
 
 def select_backend(tree: TargetTree, choice: str | None = None) -> AccountsBackend:
-    choice = choice or os.environ.get(BACKEND_ENV) or None
-    if choice is None:
-        choice = "shadow-utils" if shadow_utils.available() else "direct"
+    choice = choice or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
     if choice == "direct":
         return DirectBackend(tree)
     if choice == "shadow-utils":

@@ -23,10 +23,9 @@ REQUIRED = ("passwd", "shadow", "group", "gshadow")
 
 
 def _read(tree: TargetTree, path: str) -> str | None:
-    state = tree.state(path)
-    if state is None or state.kind not in ("file", "link"):
-        return None
-    data = tree.read_bytes(path)
+    """The database's text; None when absent. A dangling link, a FIFO or a device is an error:
+    read as "empty" it would make the next save drop every account."""
+    data = tree.read_bytes(path, dangling_ok=False)
     return None if data is None else data.decode(errors="surrogateescape")
 
 

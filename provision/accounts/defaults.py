@@ -14,7 +14,7 @@ from provision.target.tree import TargetTree
 
 def _read_pairs(tree: TargetTree, path: str, separator: str | None) -> dict[str, str]:
     values: dict[str, str] = {}
-    data = tree.read_bytes(path)
+    data = tree.read_bytes(path, dangling_ok=False)  # a link out of the root is an error, not "absent"
     if data is None:
         return values
     text = data.decode(errors="replace")

@@ -1,4 +1,4 @@
-"""Writing passwd, shadow, group and gshadow directly, for roots without shadow-utils.
+"""Writing passwd, shadow, group and gshadow directly: the default account backend.
 
 Mirrors what ``useradd/usermod/userdel/groupadd/groupmod/groupdel --root``
 write (field defaults from the target's login.defs and default/useradd, id
@@ -22,6 +22,7 @@ from provision.accounts.edits import (
     UserEdit,
     existing_gid,
     resolve_gid,
+    stored_password,
 )
 from provision.accounts.home import chown_tree
 from provision.accounts.ids import choose_id, choose_subordinate_range
@@ -50,7 +51,6 @@ class DirectBackend:
     def __init__(self, tree: TargetTree) -> None:
         self.tree = tree
         self.etc = tree.resolve("/etc")
-        self.lock_dir = tree.host_path(self.etc)
 
     def _defaults(self) -> AccountDefaults:
         return load_defaults(self.tree, self.etc)
@@ -61,7 +61,7 @@ class DirectBackend:
     # -- groups ---------------------------------------------------------
     def add_group(self, op: NewGroup) -> None:
         defaults = self._defaults()
-        with locked(self.lock_dir, ("group", "gshadow")):
+        with locked(self.tree, self.etc, ("group", "gshadow")):
             db = self._load()
             self._insert_group(db, defaults, op.name, op.gid, op.system, None, op.password_hash)
             db.save("gshadow", "group")
@@ -83,6 +83,7 @@ class DirectBackend:
         elif gid in used:
             raise ProvisionError(f"group {name}: gid {gid} is already used")
         db.table("group").put([name, "x", str(gid), ""])
+        password = stored_password(password)  # "" locks: never an empty password field
         if db.has("gshadow"):
             db.tables["gshadow"].put([name, password or "!", "", ""])
         elif password is not None:
@@ -90,7 +91,7 @@ class DirectBackend:
         return gid
 
     def edit_group(self, op: GroupEdit) -> None:
-        with locked(self.lock_dir, ("passwd", "group", "gshadow")):
+        with locked(self.tree, self.etc, ("passwd", "group", "gshadow")):
             db = self._load()
             row = db.table("group").get(op.name)
             if row is None:
@@ -103,17 +104,18 @@ class DirectBackend:
                     if user[3] == row[2]:
                         user[3] = str(op.gid)
                 row[2] = str(op.gid)
-            if op.password_hash is not None:
+            password = stored_password(op.password_hash)
+            if password is not None:
                 secret = db.table("gshadow").get(op.name) if db.has("gshadow") else None
                 if secret is not None:
-                    secret[1] = op.password_hash
+                    secret[1] = password
                 else:
-                    row[1] = op.password_hash
+                    row[1] = password
             # Users first: a crash before the group is saved is redone by the rerun.
             db.save("gshadow", "passwd", "group")
 
     def delete_group(self, name: str) -> None:
-        with locked(self.lock_dir, ("group", "gshadow")):
+        with locked(self.tree, self.etc, ("group", "gshadow")):
             db = self._load()
             row = db.table("group").get(name)
             if row is None:
@@ -131,7 +133,7 @@ class DirectBackend:
     # -- users ----------------------------------------------------------
     def add_user(self, op: NewUser) -> None:
         defaults = self._defaults()
-        with locked(self.lock_dir, ALL):
+        with locked(self.tree, self.etc, ALL):
             db = self._load()
             uid = self._new_uid(db, defaults, op)
             for group in op.groups:
@@ -146,7 +148,7 @@ class DirectBackend:
                                           ("subgid", defaults.sub_gids, defaults.sub_gid_count)):
                     if db.has(kind) and count > 0:
                         add_subordinate(db, kind, op.name, span, count)
-            password = op.password_hash or "!"
+            password = stored_password(op.password_hash, new_user=True) or "*"
             if db.has("shadow"):
                 db.tables["shadow"].put(shadow_row(op.name, password, op.system, defaults))
                 password = "x"
@@ -214,7 +216,7 @@ class DirectBackend:
                 secret[3] = ",".join([*members, user])
 
     def edit_user(self, op: UserEdit) -> None:
-        with locked(self.lock_dir, ALL):
+        with locked(self.tree, self.etc, ALL):
             db = self._load()
             row = db.table("passwd").get(op.name)
             if row is None:
@@ -243,13 +245,14 @@ class DirectBackend:
                     for grow in db.table(kind).rows():
                         if grow[0] not in wanted and op.name in split_list(grow[column]):
                             grow[column] = ",".join(m for m in split_list(grow[column]) if m != op.name)
-            if op.password_hash is not None:
+            password = stored_password(op.password_hash)
+            if password is not None:
                 secret = db.table("shadow").get(op.name) if db.has("shadow") else None
                 if secret is not None:
-                    secret[1] = op.password_hash
+                    secret[1] = password
                     secret[2] = days_since_epoch()
                 else:
-                    row[1] = op.password_hash
+                    row[1] = password
             new_uid, new_gid = int(row[2]), int(row[3])
             # usermod -u/-g moves ownership of the home's files along; done
             # before passwd is saved so a crash in between is redone by the rerun.
@@ -259,7 +262,7 @@ class DirectBackend:
 
     def delete_user(self, name: str) -> None:
         defaults = self._defaults()
-        with locked(self.lock_dir, ALL):
+        with locked(self.tree, self.etc, ALL):
             db = self._load()
             row = db.table("passwd").get(name)
             gid = row[3] if row is not None else None

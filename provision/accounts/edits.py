@@ -4,6 +4,12 @@ Computed by comparing the config's users and groups with the root's current
 databases: a missing account becomes an Add, an existing one an Edit carrying
 only the fields that differ (None = leave alone), shouldExist=false a Delete.
 Nothing here holds a secret in its repr: password hashes are masked.
+
+What lands in the password field is decided here, once, for both backends
+(:func:`stored_password`): an empty ``passwordHash`` locks the account
+(``!``), never an empty field (which would let anyone log in without a
+password); a new user given no password gets ``*`` (no password, not
+locked: key login works even on an sshd without PAM), as Ignition does.
 """
 
 from __future__ import annotations
@@ -13,6 +19,16 @@ from dataclasses import dataclass, field
 from provision.accounts.database import AccountDatabase
 from provision.accounts.tables import split_list
 from provision.config import model
+
+LOCKED = "!"  # an account locked by the config ("passwordHash": "")
+NO_PASSWORD = "*"  # no password login, key login still allowed
+
+
+def stored_password(password_hash: str | None, *, new_user: bool = False) -> str | None:
+    """The password field written for ``password_hash``: "" locks, None leaves alone (a new user: "*")."""
+    if password_hash is None:
+        return NO_PASSWORD if new_user else None
+    return password_hash or LOCKED
 
 
 @dataclass(frozen=True)
@@ -105,9 +121,9 @@ def group_edit(group: model.Group, db: AccountDatabase) -> Edit | None:
     if not group.should_exist:
         return Delete("group", group.name) if row else None
     if row is None:
-        return NewGroup(group.name, group.gid, group.system, group.password_hash)
+        return NewGroup(group.name, group.gid, group.system, stored_password(group.password_hash))
     gid = group.gid if group.gid is not None and str(group.gid) != row[2] else None
-    password = group.password_hash
+    password = stored_password(group.password_hash)
     if password is not None and password == current_password(db, "group", group.name):
         password = None
     if gid is None and password is None:
@@ -131,7 +147,7 @@ def user_edit(user: model.User, db: AccountDatabase) -> Edit | None:
             no_log_init=user.no_log_init,
             shell=user.shell,
             system=user.system,
-            password_hash=user.password_hash,
+            password_hash=stored_password(user.password_hash, new_user=True),
         )
     _name, _pw, uid, gid, gecos, home, shell = row
 
@@ -144,7 +160,7 @@ def user_edit(user: model.User, db: AccountDatabase) -> Edit | None:
     groups = None
     if user.groups and set(user.groups) != supplementary_groups(db, user.name):
         groups = tuple(user.groups)
-    password = user.password_hash
+    password = stored_password(user.password_hash)
     if password is not None and password == current_password(db, "passwd", user.name):
         password = None
     edit = UserEdit(

@@ -12,28 +12,32 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
-from provision.target.tree import TargetMissingError, TargetTree, split_path, temp_name
+from provision.target.tree import NodeState, TargetMissingError, TargetTree, split_path, temp_name
 
 
-def _copy_skeleton(tree: TargetTree, skel: Path, dest: str, uid: int, gid: int) -> None:
+def _copy_skeleton(tree: TargetTree, skel: str, dest: str, uid: int, gid: int) -> None:
+    """Copy the skeleton directory ``skel`` (canonical in-root path) to ``dest``.
+
+    Listed and read through the tree: symlinks are copied as links, never
+    followed; FIFOs, sockets and device nodes are skipped (never opened).
+    """
     times: list[tuple[str, os.stat_result]] = []
-    for current, dirs, files in os.walk(skel):  # never follows symlinked directories
-        rel = os.path.relpath(current, skel)
-        base = dest if rel == "." else f"{dest}/{rel}"
-        for name in sorted(dirs + files):
-            source = os.path.join(current, name)
-            st = os.lstat(source)
-            path = f"{base}/{name}"
+    pending = [(skel, dest)]
+    while pending:
+        source_dir, dest_dir = pending.pop()
+        for name, st in tree.list_directory(source_dir) or []:
+            source, path = f"{source_dir}/{name}", f"{dest_dir}/{name}"
             if stat.S_ISDIR(st.st_mode):
                 tree.make_directory(path, mode=stat.S_IMODE(st.st_mode), uid=uid, gid=gid)
+                pending.append((source, path))
             elif stat.S_ISLNK(st.st_mode):
-                tree.symlink(path, os.readlink(source), uid=uid, gid=gid)
+                link = tree.state(source)
+                if link is None or link.link_target is None:
+                    continue  # gone meanwhile
+                tree.symlink(path, link.link_target, uid=uid, gid=gid)
             elif stat.S_ISREG(st.st_mode):
-                fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "rb") as handle:
-                    data = handle.read()
+                data = tree.read_bytes(source, follow=False) or b""
                 tree.write_file(path, [data], mode=stat.S_IMODE(st.st_mode), uid=uid, gid=gid)
             else:
                 continue  # devices and fifos have no place in a home
@@ -60,7 +64,7 @@ def ensure_home(
         skel_dir = None
     skel_state = tree.state(skel_dir) if skel_dir else None
     if skel_dir and skel_state is not None and skel_state.kind == "directory":
-        _copy_skeleton(tree, tree.host_path(skel_dir), scratch, uid, gid)
+        _copy_skeleton(tree, skel_dir, scratch, uid, gid)
     with tree.parent(home, create=True) as (fd, final):
         os.rename(temp_name(name), final, src_dir_fd=fd, dst_dir_fd=fd)
         os.fsync(fd)
@@ -70,18 +74,35 @@ def ensure_home(
 def chown_tree(
     tree: TargetTree, home: str, old: tuple[int, int], new: tuple[int, int]
 ) -> None:
-    """Give what ``old`` (uid, gid) owned under ``home`` to ``new``, as usermod -u/-g does."""
+    """Give what ``old`` (uid, gid) owned under ``home`` to ``new``, as usermod -u/-g does.
+
+    Walked through the tree without following any symlink (links themselves
+    are re-owned, as ``chown -h`` does).
+    """
     state = tree.state(home)
-    if state is None:
+    if state is None or state.kind != "directory":
         return
-    resolved = tree.resolve(home)
-    top = tree.host_path(resolved)
-    if not top.is_dir() or top.is_symlink():
+    top = tree.resolve(home)
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        if directory == top:
+            _rechown(tree, top, tree.state(top), old, new)
+        for name, st in tree.list_directory(directory) or []:
+            path = f"{directory}/{name}"
+            if stat.S_ISDIR(st.st_mode):
+                pending.append(path)
+            _rechown(tree, path, st, old, new)
+
+
+def _rechown(
+    tree: TargetTree, path: str, st: os.stat_result | NodeState | None,
+    old: tuple[int, int], new: tuple[int, int],
+) -> None:
+    if st is None:
         return
-    for current, dirs, files in os.walk(top):
-        for entry in [current, *(os.path.join(current, n) for n in dirs + files)]:
-            st = os.lstat(entry)
-            uid = new[0] if st.st_uid == old[0] else st.st_uid
-            gid = new[1] if st.st_gid == old[1] else st.st_gid
-            if (uid, gid) != (st.st_uid, st.st_gid):
-                os.chown(entry, uid, gid, follow_symlinks=False)
+    have = (st.st_uid, st.st_gid) if isinstance(st, os.stat_result) else (st.uid, st.gid)
+    uid = new[0] if have[0] == old[0] else have[0]
+    gid = new[1] if have[1] == old[1] else have[1]
+    if (uid, gid) != have:
+        tree.chown(path, uid, gid)

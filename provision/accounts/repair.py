@@ -54,7 +54,9 @@ def _shadow_entry(db: AccountDatabase, user: UserIntent, defaults: AccountDefaul
     row = db.table("passwd").get(user.name)
     if row is None or not db.has("shadow") or db.tables["shadow"].get(user.name) is not None:
         return
-    password = row[1] if row[1] not in ("x", "") else "!"
+    # A user this config created gets what a new user gets ("*"; the config's own
+    # password is applied after the repair); an older one is locked, being unknown.
+    password = row[1] if row[1] not in ("x", "") else ("*" if user.created else "!")
     db.tables["shadow"].put(shadow_row(user.name, password, user.system, defaults))
     row[1] = "x"
     done.append(f"user {user.name}: shadow entry")
@@ -68,6 +70,23 @@ def _gshadow_entry(db: AccountDatabase, group: str, done: list[str]) -> None:
     db.tables["gshadow"].put([group, password, "", row[3]])
     row[1] = "x"
     done.append(f"group {group}: gshadow entry")
+
+
+def _gshadow_memberships(db: AccountDatabase, name: str, done: list[str]) -> None:
+    """Make the user's gshadow memberships match group's (useradd/usermod write group first)."""
+    if not db.has("gshadow"):
+        return
+    for row in db.table("group").rows():
+        secret = db.tables["gshadow"].get(row[0])
+        if secret is None:
+            continue
+        in_group, in_secret = name in split_list(row[3]), name in split_list(secret[3])
+        if in_group and not in_secret:
+            secret[3] = ",".join([*split_list(secret[3]), name])
+            done.append(f"user {name}: gshadow membership of {row[0]}")
+        elif in_secret and not in_group:
+            secret[3] = ",".join(m for m in split_list(secret[3]) if m != name)
+            done.append(f"user {name}: stale gshadow membership of {row[0]}")
 
 
 def _removed_user_leftovers(db: AccountDatabase, name: str, done: list[str]) -> None:
@@ -89,8 +108,8 @@ def repair(tree: TargetTree, users: list[UserIntent], groups: list[str]) -> list
     etc = tree.resolve("/etc")
     defaults = load_defaults(tree, etc)
     done: list[str] = []
-    with locked(tree.host_path(etc), DATABASES):
-        done += [f"leftover {name}" for name in remove_stale_scratch(tree.host_path(etc), DATABASES)]
+    with locked(tree, etc, DATABASES):
+        done += [f"leftover {name}" for name in remove_stale_scratch(tree, etc, DATABASES)]
         db = AccountDatabase.load(tree, etc)
         for user in users:
             if not user.should_exist:
@@ -100,6 +119,7 @@ def repair(tree: TargetTree, users: list[UserIntent], groups: list[str]) -> list
                 _created_user(db, user, defaults, done)
             _shadow_entry(db, user, defaults, done)
             _gshadow_entry(db, user.name, done)  # its private group, if it has one
+            _gshadow_memberships(db, user.name, done)
         for group in groups:
             _gshadow_entry(db, group, done)
         if done:

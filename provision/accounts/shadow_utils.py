@@ -1,6 +1,7 @@
-"""Changing accounts with shadow-utils run as ``tool --root DIR``.
+"""Changing accounts with shadow-utils run as ``tool --root DIR`` (opt-in only).
 
-The tools chroot into the target, so they read the target's login.defs,
+Not the default: the tools run code shipped in the target as host root (see
+:mod:`provision.accounts.backend`). The tools chroot into the target, so they read the target's login.defs,
 default/useradd and databases and take the same locks as on the running
 system. Password hashes never appear on a command line (where ``ps`` and our
 own argv log would show them): the hash is written into shadow/gshadow
@@ -12,7 +13,7 @@ account). Home directories are made by
 from __future__ import annotations
 
 from provision.accounts.direct import DirectBackend
-from provision.accounts.edits import GroupEdit, NewGroup, NewUser, UserEdit
+from provision.accounts.edits import GroupEdit, NewGroup, NewUser, UserEdit, stored_password
 from provision.accounts.tables import Table
 from provision.run import have_tool, run
 from provision.target.tree import TargetTree
@@ -37,6 +38,7 @@ class ShadowUtilsBackend:
 
     def _set_password(self, kind: str, name: str, password_hash: str) -> None:
         # What chpasswd -e / chgpasswd -e do (hash, and lastchg for users), without a process.
+        # The direct writer maps "" to a locked "!": never an empty password field.
         if kind == "user":
             self.direct.edit_user(UserEdit(name, password_hash=password_hash))
         else:
@@ -86,9 +88,14 @@ class ShadowUtilsBackend:
             args += ["--shell", op.shell]
         if op.system:
             args += ["--system"]
-        self._run("useradd", [*args, op.name])
-        if op.password_hash is not None:
-            self._set_password("user", op.name, op.password_hash)
+        # The field useradd writes: "*" or "!" themselves (not secrets, and written
+        # at once, so a kill cannot leave useradd's own "!" behind), else "*" until
+        # the hash is set below, out of argv.
+        password = stored_password(op.password_hash, new_user=True) or "*"
+        marker = password if all(c in "!*" for c in password) else "*"
+        self._run("useradd", [*args, "--password", marker, op.name])
+        if password != marker:
+            self._set_password("user", op.name, password)
 
     def edit_user(self, op: UserEdit) -> None:
         args = []

@@ -94,7 +94,7 @@ def _settings_in_order(tree: TargetTree, main: str) -> tuple[list[str], bool, li
             if _include_matches(value, SSHD_DROPIN):
                 included = True
             for name in _included_files(tree, value):
-                text = (tree.read_bytes(name) or b"").decode(errors="replace")
+                text = (tree.read_bytes(name, dangling_ok=False) or b"").decode(errors="replace")
                 found = [v for k, v in _directives(text) if k == "authorizedkeysfile"]
                 (after if included and name > SSHD_DROPIN else before).extend(found)
         elif keyword == "authorizedkeysfile":
@@ -103,22 +103,20 @@ def _settings_in_order(tree: TargetTree, main: str) -> tuple[list[str], bool, li
 
 
 def _included_files(tree: TargetTree, pattern: str) -> list[str]:
+    """The files an Include pattern names, listed through the tree (never outside the root)."""
     files = []
     for part in pattern.split():
         full = part if part.startswith("/") else f"/etc/ssh/{part}"
         directory, _, glob = full.rpartition("/")
-        host_dir = tree.host_path(tree.resolve(directory)) if tree.state(directory) else None
-        if host_dir is None or not host_dir.is_dir():
-            continue
-        for entry in sorted(host_dir.iterdir()):
-            if fnmatch.fnmatch(entry.name, glob) and entry.name != SSHD_DROPIN.rpartition("/")[2]:
-                files.append(f"{directory}/{entry.name}")
+        for name, _st in tree.list_directory(directory) or []:
+            if fnmatch.fnmatch(name, glob) and name != SSHD_DROPIN.rpartition("/")[2]:
+                files.append(f"{directory}/{name}")
     return files
 
 
 def sshd_change(tree: TargetTree) -> SshdChange | None:
     """What to write so sshd reads our keys file, or None if it already does / sshd is absent."""
-    data = tree.read_bytes(SSHD_CONFIG)
+    data = tree.read_bytes(SSHD_CONFIG, dangling_ok=False)
     if data is None:
         return None  # no sshd in the image: nothing reads keys anyway
     main = data.decode(errors="surrogateescape")

@@ -1,10 +1,11 @@
 """Applying a config to a target root exactly once.
 
-- :mod:`provision.apply.orchestrator` runs the stages in order, records each
-  outcome and makes a repeated run a no-op;
-- :mod:`provision.apply.result` is the record kept inside the target;
-- :mod:`provision.apply.journal` keeps the pre-images a stage needs so a run
-  killed half way converges on rerun;
-- :mod:`provision.apply.contents` fetches what a stage writes before it writes;
-- :mod:`provision.apply.crashpoint` is the documented test seam for killing a run.
+- :mod:`provision.apply.orchestrator` takes the run lock, stages what every
+  stage needs, runs the stages in order, records each outcome and makes a
+  repeated run a no-op;
+- :mod:`provision.apply.lock` serialises runs on one root;
+- :mod:`provision.apply.result` is the record kept inside the target.
+
+The stage contract itself (staging, journal, crash points) lives in
+:mod:`provision.stages`, which never imports this package.
 """

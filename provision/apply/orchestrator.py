@@ -1,10 +1,16 @@
 """Run the stages in order against a target root, exactly once.
 
+Before the first stage changes anything, the needs of every stage that will
+run (remote file contents, LUKS key files, container image archives) are
+fetched, verified and staged inside the target (:mod:`provision.stages.staging`);
+a failure there fails the run with nothing changed. Then each stage plans
+and applies in turn, reading fetched bytes only from the staging.
+
 A run is recorded in the target (:mod:`provision.apply.result`). The same
 config applied again to the same stages is a no-op that says so, unless
 forced. A run that was interrupted or failed resumes: stages already applied
 for this config are kept, the rest run again (each stage converges, see
-:mod:`provision.apply.journal`). The first failing stage stops the run and is
+:mod:`provision.stages.journal`). The first failing stage stops the run and is
 recorded with its item and cause; later stages are marked not run.
 """
 
@@ -18,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision import __version__
-from provision.apply.journal import config_digest
+from provision.apply.lock import run_lock
 from provision.apply.result import (
     APPLIED,
     EMPTY,
     FAILED,
     NOT_RUN,
+    BadResultRecord,
     ResultRecord,
     now,
     read_result,
@@ -31,8 +38,10 @@ from provision.apply.result import (
 )
 from provision.config.model import Config
 from provision.errors import ProvisionError, StageError
-from provision.stages import STAGE_MODULES, stage_order
+from provision.stages import STAGE_MODULES, load_stage, stage_order
 from provision.stages.base import Plan, Stage, Target, releases
+from provision.stages.journal import config_digest
+from provision.stages.staging import Staging, verify_only
 from provision.target.tree import TargetTree
 
 log = logging.getLogger(__name__)
@@ -56,9 +65,7 @@ def load_stages(names: Sequence[str] | None = None) -> list[Stage]:
             continue
         if importlib.util.find_spec(modules[name]) is None:
             raise ProvisionError(f"stage {name!r} is not available in this build")
-        module = importlib.import_module(modules[name])
-        stage: Stage = module.STAGE
-        stages.append(stage)
+        stages.append(load_stage(name))
     return stages
 
 
@@ -73,6 +80,9 @@ class ApplyRequest:
     # Where the result record lives (its etc/.provision/); default: the target root.
     # The disks group runs before the root is mounted and can keep its record elsewhere.
     state_root: Path | None = None
+    # Stages a later process runs (the initramfs's later phases): their needs
+    # are fetched and verified (not kept) before this run changes anything.
+    verify_later: tuple[Stage, ...] = ()
 
     @property
     def record_root(self) -> Path:
@@ -111,11 +121,32 @@ def apply_config(
 
     With ``release``, what the stages hold (mounts) is given back when the run
     ends, failed or not, before the final record is written. Raises
-    StageError after recording when a stage fails.
+    StageError after recording when a stage fails. Runs on one root are
+    serialised by the root's run lock (:mod:`provision.apply.lock`).
     """
+    with run_lock(request.record_root, report=report):
+        return _apply_locked(request, stages, report, release)
+
+
+def _previous_record(request: ApplyRequest) -> ResultRecord | None:
+    try:
+        with TargetTree(request.record_root) as tree:
+            return read_result(tree)
+    except BadResultRecord as exc:
+        if not request.force:
+            raise ProvisionError(
+                f"{exc}; whether this root was provisioned is unknown, so nothing was changed "
+                "(use --force to apply anyway; the record is then replaced)"
+            ) from None
+        log.warning("%s; replacing it (--force)", exc)
+        return None
+
+
+def _apply_locked(
+    request: ApplyRequest, stages: Sequence[Stage], report: Callable[[str], None], release: bool,
+) -> ApplyOutcome:
     target = Target(request.root)
-    with TargetTree(request.record_root) as tree:
-        previous = read_result(tree)
+    previous = _previous_record(request)
     names = [s.name for s in stages]
     same = _same_config(previous, request)
     if previous is not None and not same and previous.status == "succeeded" and not request.force:
@@ -147,12 +178,15 @@ def apply_config(
 
     outcome = ApplyOutcome(record)
     held: list[Stage] = []
-    try:
-        _run_stages(request, stages, record, outcome, held, report, same)
-    finally:
-        if release:
-            for stage in reversed(held):
-                stage.release(target)  # type: ignore[attr-defined]
+    pending = [s for s in stages if not (same and not request.force and record.outcome(s.name).status in DONE)]
+    with Staging(request.config, request.root) as staged:
+        if _prefetch(request, pending, staged, record, outcome, report):
+            try:
+                _run_stages(request, stages, record, outcome, held, report, same, staged)
+            finally:
+                if release:
+                    for stage in reversed(held):
+                        stage.release(target)  # type: ignore[attr-defined]
     if outcome.error is not None:
         _write(request.record_root, record)
         raise outcome.error
@@ -171,6 +205,7 @@ def _run_stages(
     held: list[Stage],
     report: Callable[[str], None],
     same: bool,
+    staged: Staging,
 ) -> None:
     """Run the stages; a failure is recorded in ``record`` and ``outcome.error``."""
     target = Target(request.root)
@@ -189,29 +224,73 @@ def _run_stages(
                 plan = stage.plan(request.config, target)
                 if releases(stage):
                     held.append(stage)
-                stage.apply(plan, target)
+                stage.apply(plan, target, staged)
                 outcome.plans.append(plan)
                 result.status = APPLIED
                 result.changes = len(plan.changes)
         except (ProvisionError, OSError) as exc:
-            error = _stage_error(stage.name, exc)
-            result.status = FAILED
-            result.item, result.error = error.item, error.cause
-            result.finished = now()
+            _record_failure(record, outcome, stage, stages[index + 1:], exc)
             result.seconds = round(time.monotonic() - started, 3)
-            for later in stages[index + 1:]:
-                record.outcome(later.name).status = NOT_RUN
-            record.status = FAILED
-            record.error = str(error)
-            record.finished = now()
-            error.__cause__ = exc
-            outcome.error = error
             return
         result.item = result.error = None
         result.finished = now()
         result.seconds = round(time.monotonic() - started, 3)
         report(f"{stage.name}: {result.status} ({result.changes} changes, {result.seconds:.3f} s)")
         _write(request.record_root, record)
+
+
+def _prefetch(
+    request: ApplyRequest,
+    pending: Sequence[Stage],
+    staged: Staging,
+    record: ResultRecord,
+    outcome: ApplyOutcome,
+    report: Callable[[str], None],
+) -> bool:
+    """Fetch and verify what every pending stage needs; False (failure recorded) if one fails.
+
+    Runs before the first stage applies, so a failed fetch leaves users,
+    partitions and files as they were.
+    """
+    config = request.config
+    target = Target(request.root)
+    work = [s for s in pending if not s.is_empty(config)]
+    later = [s for s in request.verify_later if not s.is_empty(config)]
+    if not work:
+        return True
+    stage = work[0]
+    try:
+        count = 0
+        for stage in work:
+            needs = stage.needs(config, target)
+            staged.fetch_all(stage.name, needs)
+            count += len(needs)
+        if any(s.phase == "disks" for s in work):  # something is about to be partitioned
+            for stage in later:
+                verify_only(config, stage.name, stage.needs(config, target))
+    except (ProvisionError, OSError) as exc:
+        _record_failure(record, outcome, stage, [s for s in pending if s is not stage], exc)
+        return False
+    if count:
+        report(f"fetched and verified {count} resource(s) before changing anything")
+    return True
+
+
+def _record_failure(
+    record: ResultRecord, outcome: ApplyOutcome, stage: Stage, not_run: Sequence[Stage], exc: BaseException,
+) -> None:
+    error = _stage_error(stage.name, exc)
+    result = record.outcome(stage.name)
+    result.status = FAILED
+    result.item, result.error = error.item, error.cause
+    result.finished = now()
+    for later in not_run:
+        record.outcome(later.name).status = NOT_RUN
+    record.status = FAILED
+    record.error = str(error)
+    record.finished = now()
+    error.__cause__ = exc
+    outcome.error = error
 
 
 def plan_config(config: Config, root: Path, stages: Sequence[Stage]) -> list[Plan]:
@@ -221,7 +300,7 @@ def plan_config(config: Config, root: Path, stages: Sequence[Stage]) -> list[Pla
     build on each other (files owned by a user the config creates) the plan
     says so in the action's detail instead of failing.
     """
-    target = Target(root, dry_run=True)
+    target = Target(root)
     plans = []
     for stage in stages:
         if stage.is_empty(config):

@@ -3,7 +3,8 @@
 The offline pass asks this of the config it found: a ``data:`` URL is
 inline; http, https, tftp, s3 and gs URLs (and S3 ARNs) need the network,
 either for a referenced config now or for file contents and CA certificates
-later. Other ``source`` fields (a container volume's host path) are not
+later. So does a LUKS volume's Tang server whose advertisement the config
+does not carry: the disks stage fetches it before anything is written. Other ``source`` fields (a container volume's host path) are not
 resources at all.
 """
 
@@ -29,7 +30,20 @@ def _sources(node: Any) -> Iterator[str]:
 
 def remote_sources(spec: dict[str, Any]) -> list[str]:
     """Every source in ``spec`` (a newest-spec dict) that needs the network, in order."""
-    return [s for s in _sources(spec) if scheme(s).lower() in NETWORK_SCHEMES]
+    return [s for s in _sources(spec) if scheme(s).lower() in NETWORK_SCHEMES] + _tang_servers(spec)
+
+
+def _tang_servers(spec: dict[str, Any]) -> list[str]:
+    storage = spec.get("storage") if isinstance(spec, dict) else None
+    volumes = storage.get("luks") if isinstance(storage, dict) else None
+    found = []
+    for volume in volumes if isinstance(volumes, list) else ():
+        clevis = volume.get("clevis") if isinstance(volume, dict) else None
+        servers = clevis.get("tang") if isinstance(clevis, dict) else None
+        for server in servers if isinstance(servers, list) else ():
+            if isinstance(server, dict) and isinstance(server.get("url"), str) and not server.get("advertisement"):
+                found.append(server["url"])
+    return found
 
 
 def scheme(source: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ class RunDir:
     def neednet(self) -> Path:
         """Written by the offline pass when the network is needed (the hooks read it)."""
         return self.path / "neednet"
+
+    @property
+    def initnet(self) -> Path:
+        """The static network the online pass brings up before fetching (provision.boot.initnet)."""
+        return self.path / "initnet.json"
 
     @property
     def config_cache(self) -> Path:
@@ -70,6 +76,23 @@ class RunDir:
     def reboot(self) -> Path:
         """Present when this boot must end in a reboot (new kernel arguments); holds why."""
         return self.path / "reboot"
+
+    @property
+    def platform_data(self) -> Path:
+        """The platform's raw extras next to the user data (meta-data, vendor-data,
+        network-config), one file each, for the stages that render them."""
+        return self.path / "platform"
+
+    def keep_platform_data(self, extras: Mapping[str, bytes]) -> None:
+        """Write the platform's extras (mode 0600 in a 0700 directory; they may hold secrets)."""
+        if not extras:
+            return
+        self.ensure()
+        self.platform_data.mkdir(mode=0o700, exist_ok=True)
+        for name, data in extras.items():
+            if "/" in name or name.startswith("."):
+                raise ValueError(f"platform data name {name!r}")
+            self.write_private(self.platform_data / name, data)
 
     def ensure(self) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)

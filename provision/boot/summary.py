@@ -45,7 +45,12 @@ def describe(stage: str, exc: BaseException) -> Failure:
         item = f"config {format_path(first.path)}" if first is not None else "config"
         more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
         message = first.message if first is not None else str(exc)
-        return Failure(stage, item, _shorten(f"invalid config: {message}{more}"))
+        # Which document: the user's config, or one of the image's base configs.
+        where = ""
+        if first is not None and first.file:
+            line = f" line {first.position.line}" if first.position is not None else ""
+            where = f" (in {first.file}{line})"
+        return Failure(stage, item, _shorten(f"invalid config: {message}{where}{more}"))
     if isinstance(exc, StageError):
         return Failure(f"{stage} ({exc.stage})" if exc.stage != stage else stage,
                        exc.item or "-", _shorten(exc.cause))

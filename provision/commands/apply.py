@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 HELP = "apply a config to a target root (once; a rerun of the same config is a no-op)"
 DESCRIPTION = """\
-Apply CONFIG (provision, Ignition 3.x or #cloud-config; JSON or YAML) to the
-target root DIR: disks, mounts, users, files, systemd units and the container
-runtime, in that order. The outcome is recorded in DIR/etc/.provision/result.json;
+Apply CONFIG (provision, Ignition 3.x, #cloud-config or cloud-init network
+config; JSON or YAML) to the target root DIR: disks, mounts, users, files,
+network, systemd units and the container runtime, in that order. The outcome is recorded in DIR/etc/.provision/result.json;
 applying the same config again does nothing and says so, unless --force;
 a root provisioned with another config is refused, unless --force. A run
 that was interrupted or failed resumes (stages already applied are kept)
@@ -43,23 +43,38 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_config(path: str) -> tuple[Config, str]:
-    """The validated config and the sha256 of its bytes; diagnostics printed on error."""
+    """The validated config and the sha256 of its bytes; diagnostics printed on error.
+
+    ``provision.config.merge``/``replace`` references are fetched, verified
+    and merged exactly as ``provision run`` does (:mod:`provision.fetch.configrefs`);
+    the sha256 stays that of the bytes given, which a user can check.
+    """
     from provision.commands.report import print_diagnostics
     from provision.config.pipeline import parse_config
     from provision.diagnostics import has_errors
-    from provision.errors import ConfigError, UsageError
+    from provision.errors import ConfigError
+    from provision.source.loader import read_config_file
 
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    data = read_config_file(path)  # the same size cap and file checks as validate
     parsed = parse_config(data, path)
     errors = [d for d in parsed.diagnostics if d.is_error]
     if parsed.config is None or has_errors(parsed.diagnostics):
-        sources = {path: parsed.document.lines} if parsed.document else None
+        sources = {path: parsed.document.quotable_lines()} if parsed.document else None
         print_diagnostics(errors or parsed.diagnostics, "text", sources, stream=sys.stderr)
         raise ConfigError(errors or parsed.diagnostics)
-    return parsed.config, hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    references = parsed.config.provision.config
+    if not references.merge and (references.replace is None or references.replace.source is None):
+        return parsed.config, digest
+    from provision.fetch.configrefs import resolve_references
+    from provision.platforms.base import default_client
+    from provision.platforms.settings import Settings
+
+    with default_client(Settings()) as client:
+        resolved = resolve_references(parsed, client)
+        if resolved.client is not client:
+            resolved.client.close()
+    return resolved.config, digest
 
 
 def main(args: argparse.Namespace) -> int:

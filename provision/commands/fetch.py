@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -58,7 +59,9 @@ def redact_secrets(node: Any, path: tuple[str, ...] = ()) -> Any:
     """``node`` (a spec dict) with secrets replaced by ``<redacted>``; changes it in place.
 
     Secrets: ``passwordHash``; registry credential ``password``s; a LUKS
-    ``keyFile``'s inline data; every HTTP header value (often a bearer token).
+    ``keyFile``'s inline data; every HTTP header value (often a bearer token);
+    credentials, query values and fragments of every URL (sources, proxies),
+    redacted by the function the HTTP client's own messages use.
     """
     if isinstance(node, dict):
         for key, value in node.items():
@@ -68,28 +71,76 @@ def redact_secrets(node: Any, path: tuple[str, ...] = ()) -> Any:
                 node[key] = REDACTED
             elif key == "keyFile":
                 _redact_resource(value)
+                redact_secrets(value, here)
             elif key == "httpHeaders" and isinstance(value, list):
                 for header in value:
                     if isinstance(header, dict) and "value" in header:
                         header["value"] = REDACTED
+            elif isinstance(value, str):
+                node[key] = _redact_if_url(value)
             else:
                 redact_secrets(value, here)
     elif isinstance(node, list):
-        for item in node:
-            redact_secrets(item, path)
+        for index, item in enumerate(node):
+            if isinstance(item, str):
+                node[index] = _redact_if_url(item)
+            else:
+                redact_secrets(item, path)
     return node
 
 
+def _redact_if_url(text: str) -> str:
+    """A URL (not a data: URL, whose contents are the config's own) as the HTTP client shows it."""
+    if "://" not in text or text.startswith("data:"):
+        return text
+    from provision.fetch.urls import redact_url
+
+    return redact_url(text)
+
+
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write ``path`` with mode 0600, safely even in a directory others can write.
+
+    The text goes to a new temporary file next to ``path`` (O_EXCL and
+    O_NOFOLLOW: a planted file or symlink is never opened or followed), which
+    then replaces ``path``; rename replaces a symlink at ``path`` itself and
+    never writes through it.
+    """
+    import secrets
+
+    from provision.errors import ProvisionError
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ProvisionError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        for _attempt in range(100):
+            tmp = f".{path.name}.{secrets.token_hex(8)}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600, dir_fd=dir_fd)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise ProvisionError(f"cannot write {path}: {exc.strerror}") from None
+            break
+        else:
+            raise ProvisionError(f"cannot write {path}: no free temporary name")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            if isinstance(exc, OSError):
+                raise ProvisionError(f"cannot write {path}: {exc.strerror}") from None
+            raise
+    finally:
+        os.close(dir_fd)
 
 
 def _print_problems(parsed: ParsedConfig, show_source: bool) -> None:
@@ -118,6 +169,9 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     context = Context(settings)
     outcome = acquire_config(settings, offline=args.offline, context=context)
+    if outcome.extras:  # names and sizes only: they may hold secrets
+        kept = ", ".join(f"{name} ({len(data)} bytes)" for name, data in outcome.extras.items())
+        print(f"provision fetch: the platform also provided {kept}", file=sys.stderr)
     if outcome.status == "none" or (outcome.status == "config" and outcome.data is None):
         print(f"provision fetch: platform {outcome.platform} provides no config: "
               f"{outcome.source}", file=sys.stderr)
@@ -131,7 +185,12 @@ def main(args: argparse.Namespace) -> int:
             return 1
         if not (args.offline and references_need_network(parsed.spec)):
             spec = resolve_references(parsed, context.client).spec
-            return _emit(spec, args)
+            from provision.boot.imageconfig import with_base_configs
+
+            def report(line: str) -> None:
+                print(f"provision fetch: {line}", file=sys.stderr)
+
+            return _emit(with_base_configs(settings, outcome.platform, spec, report), args)
         write_neednet_flag(settings, "the config references other configs over the network")
     print(f"provision fetch: needs the network: {outcome.source} "
           f"(flag written to {settings.neednet_flag})", file=sys.stderr)

@@ -28,15 +28,19 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from provision.apply.orchestrator import load_stages, plan_config
-    from provision.apply.result import read_result
+    from provision.apply.result import BadResultRecord, read_result
     from provision.commands.apply import read_config
     from provision.target.tree import TargetTree
 
     config, digest = read_config(args.config)
     names = [n.strip() for n in args.stages.split(",") if n.strip()] if args.stages else None
     stages = load_stages(names)
-    with TargetTree(args.root) as tree:
-        previous = read_result(tree)
+    try:
+        with TargetTree(args.root) as tree:
+            previous = read_result(tree)
+    except BadResultRecord as exc:
+        print(f"note: {exc}; apply refuses this root without --force")
+        previous = None
     if (
         previous is not None and previous.config_sha256 == digest
         and all(previous.outcome(s.name).status in ("applied", "empty") for s in stages)

@@ -12,8 +12,12 @@ Read DIR/etc/.provision/result.json and say whether the root was provisioned,
 when, on which platform and instance, with which config (its sha256), and how
 each stage ended (applied, empty, failed with item and cause, not run).
 
+A record that is corrupt, empty, not a JSON object or not a regular file
+(a directory, a FIFO, a symbolic link) is reported as such: the state of
+the root is then unknown, and `provision apply` refuses it without --force.
+
 Exit status: 0 provisioned successfully, 1 a run failed or is unfinished,
-3 never provisioned, 2 usage error.
+3 never provisioned, 4 the record is unreadable (state unknown), 2 usage error.
 """
 
 
@@ -23,11 +27,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from provision.apply.result import RESULT_PATH, read_result
+    import json
+
+    from provision.apply.result import RESULT_PATH, BadResultRecord, read_result
     from provision.target.tree import TargetTree
 
-    with TargetTree(args.root) as tree:
-        record = read_result(tree)
+    try:
+        with TargetTree(args.root) as tree:
+            record = read_result(tree)
+    except BadResultRecord as exc:
+        if args.json:
+            print(json.dumps({"status": "unreadable", "error": exc.reason}))
+        else:
+            print(f"{args.root}: state unknown: the result record {RESULT_PATH} {exc.reason}")
+        return 4
     if record is None:
         print(f"{args.root}: not provisioned (no {RESULT_PATH})")
         return 3

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "turn human YAML, Ignition 3.x or #cloud-config into machine JSON (merging several inputs)"
+HELP = "turn human YAML, Butane, Ignition 3.x, #cloud-config or network config into machine JSON"
 DESCRIPTION = """\
-Translate one or more configs — human YAML (variant: provision), provision
-JSON, Ignition 3.x JSON or #cloud-config — into one strict machine config of
-spec 1.0.0. Several inputs merge in order, the later winning: keyed lists
-(files by path, units and users by name, ...) merge by key as Ignition
-merges; a field two inputs set differently is a warning naming both lines.
+Translate one or more configs — human YAML (variant: provision), Butane
+(variant: fcos, flatcar, openshift, r4e, fiot), provision JSON, Ignition 3.x
+JSON, #cloud-config or cloud-init network config (v1, v2, network_data.json)
+— into one strict machine config of spec 1.1.0. Several inputs merge in
+order, the later winning: keyed lists (files by path, units and users by
+name, ...) merge by key as Ignition merges; a field two inputs set differently is a warning naming both lines.
 
 The output is validated before it is written; a diagnostic about it points
 at the input line that produced it. Local files (local:, storage.trees,
@@ -52,8 +53,8 @@ def main(args: argparse.Namespace) -> int:
     from provision.diagnostics import has_errors, strictened
     from provision.errors import UsageError
     from provision.source.loader import read_config_file
+    from provision.transpile.convert import transpile
     from provision.transpile.inputs import load_input
-    from provision.transpile.run import transpile
 
     if args.files_dir is not None and not os.path.isdir(args.files_dir):
         raise UsageError(f"--files-dir {args.files_dir}: not a directory")
@@ -64,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     inputs = [load_input(read_config_file(path), path, args.files_dir) for path in args.files]
     result = transpile(inputs, pretty=args.pretty, to_human=args.to_human, platform=args.platform)
     found = strictened(result.diagnostics) if args.strict else result.diagnostics
-    sources = {i.name: i.document.lines for i in inputs if i.document is not None}
+    sources = {i.name: i.document.quotable_lines() for i in inputs if i.document is not None}
     print_diagnostics(found, args.format, sources, stream=sys.stderr)
     if has_errors(found) or result.output is None:
         if args.format == "text":

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-HELP = "check configs (provision, Ignition 3.x, #cloud-config) without applying them"
+if TYPE_CHECKING:
+    from provision.config.pipeline import ParsedConfig
+
+HELP = ("check configs (provision, human YAML, Butane, Ignition 3.x, #cloud-config, network config) "
+        "without applying them")
 DESCRIPTION = """\
 Check one or more configs: first against the JSON Schema of their spec
 version, then semantically (paths, modes, hashes, partitions, units, users,
@@ -23,15 +29,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="config files ('-' for stdin)")
     add_format_argument(parser)
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    parser.add_argument("--files-dir", metavar="DIR",
+                        help="folder the local files of human YAML and Butane configs are read from "
+                        "(default: each config file's folder)")
+
+
+def _parse(data: bytes, path: str, files_dir: str | None) -> ParsedConfig:
+    from provision.config.pipeline import parse_config
+
+    if files_dir is None:
+        return parse_config(data, path)
+    from provision.importers.human import (
+        using_files_dir,  # only then: validate start-up stays light
+    )
+
+    with using_files_dir(files_dir):
+        return parse_config(data, path)
 
 
 def main(args: argparse.Namespace) -> int:
+    import os
+
     from provision.commands.report import print_diagnostics
-    from provision.config.pipeline import parse_config
     from provision.diagnostics import has_errors, strictened, to_json
     from provision.errors import UsageError
     from provision.source.loader import read_config_file
 
+    if args.files_dir is not None and not os.path.isdir(args.files_dir):
+        raise UsageError(f"--files-dir {args.files_dir}: not a directory")
     status = 0
     results = []
     for path in args.files:
@@ -42,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
             results.append({"file": path, "valid": False, "error": str(exc), "diagnostics": []})
             status = 2
             continue
-        parsed = parse_config(data, path)
+        parsed = _parse(data, path, args.files_dir)
         found = strictened(parsed.diagnostics) if args.strict else parsed.diagnostics
         valid = not has_errors(found)
         if not valid:
@@ -53,7 +78,11 @@ def main(args: argparse.Namespace) -> int:
                 "diagnostics": [to_json(d) for d in found],
             })
             continue
-        lines = parsed.document.lines if parsed.document else data.decode("utf-8", "replace").splitlines()
+        # Lines for snippets (text only), with their secrets marked for masking.
+        lines: Sequence[str] = []
+        if found and args.format == "text":
+            lines = (parsed.document.quotable_lines() if parsed.document
+                     else data.decode("utf-8", "replace").splitlines())
         sources = {path: lines}
         print_diagnostics(found, args.format, sources, stream=sys.stdout)
         if args.format == "text":

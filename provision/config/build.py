@@ -62,7 +62,7 @@ def _default_maker(factory: Callable[[], Any]) -> Callable[[], Any]:
 def _builder(cls: Any) -> Callable[[dict[str, Any]], Any]:
     # Worked out once per class: building a 1,000-file config then costs
     # a few dict look-ups per value instead of type introspection.
-    fields = model.fields(cls)
+    fields = model.model_fields(cls)
     by_key = {spec_name(f.name): (f.name, _converter(f.annotation)) for f in fields}
     defaults = {f.name: f.default for f in fields if f.default is not model.MISSING}
     factories = [(f.name, _default_maker(f.default_factory)) for f in fields if f.default_factory is not None]
@@ -104,7 +104,7 @@ def to_spec(obj: Any) -> Any:
     """The inverse of :func:`build`: a model object back to a spec dict (unset fields omitted)."""
     if model.is_model_class(type(obj)):
         out = {}
-        for f in model.fields(obj):
+        for f in model.model_fields(obj):
             value = getattr(obj, f.name)
             default = f.default if f.default_factory is None else f.default_factory()
             if value is None or value == default:

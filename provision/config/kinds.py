@@ -18,10 +18,23 @@ from provision.source.document import Document
 
 # name -> module. A module that does not exist yet is skipped.
 IMPORTERS: dict[str, str] = {
+    "butane": "provision.importers.butane",
     "ignition": "provision.importers.ignition",
     "cloud-config": "provision.importers.cloudconfig",
     "human": "provision.importers.human",
+    "network-config": "provision.importers.network",
 }
+
+
+# Butane's variants (provision.importers.butane.variants.NAMES, repeated so
+# recognising a document imports nothing; a test keeps the two equal).
+_BUTANE_VARIANTS = frozenset({"fcos", "flatcar", "openshift", "r4e", "fiot"})
+
+
+def _is_butane(document: Document) -> bool:
+    """``variant: fcos`` (or another Butane variant) with a ``version``; may also have an ``ignition`` section."""
+    value = document.value
+    return isinstance(value, dict) and value.get("variant") in _BUTANE_VARIANTS and "version" in value
 
 
 def _is_ignition(document: Document) -> bool:
@@ -38,13 +51,55 @@ def _is_human(document: Document) -> bool:
     return isinstance(value, dict) and "variant" in value and "ignition" not in value
 
 
-# Tried in order. None of these markers appears in provision's own spec, but
+def _is_network_config(document: Document) -> bool:
+    """cloud-init network config on its own: NoCloud network-config (v1/v2) or OpenStack network_data.json."""
+    value = document.value
+    if not isinstance(value, dict):
+        return False
+    inner = value.get("network") if set(value) == {"network"} else value
+    if isinstance(inner, dict) and inner.get("version") in (1, 2):
+        return "config" in inner or any(k in inner for k in ("ethernets", "bonds", "bridges", "vlans"))
+    return isinstance(value.get("links"), list) and isinstance(value.get("networks"), list)
+
+
+# Tried in order; Butane first, since a Butane config may have an `ignition`
+# section (config merges, TLS). None of these markers appears in provision's own spec, but
 # human YAML may have a `provision` section: so they come before it.
 MARKERS: dict[str, Callable[[Document], bool]] = {
+    "butane": _is_butane,
     "ignition": _is_ignition,
     "cloud-config": _is_cloud_config,
     "human": _is_human,
+    "network-config": _is_network_config,
 }
+
+
+# First-line markers of cloud-init user data other than a plain #cloud-config
+# (provision.importers.userdata handles them; cloud-init compares lower-cased).
+_USER_DATA_PREFIXES = (
+    b"#!", b"#include", b"#cloud-boothook", b"#part-handler", b"#upstart-job",
+    b"#cloud-config-archive", b"#cloud-config-jsonp", b"## template: jinja",
+)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_user_data(data: bytes) -> bool:
+    """cloud-init user data that is not a single #cloud-config: a look at the bytes only.
+
+    gzip data counts (it may hold any format). MIME is a leading header block
+    naming ``MIME-Version:`` (cloud-init looks for it anywhere in the first
+    4 KiB, which would also catch a config that merely quotes a mail header).
+    """
+    if data[:2] == _GZIP_MAGIC:
+        return True
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(_USER_DATA_PREFIXES) or head.startswith((b"content-type:", b"mime-version:")):
+        return True
+    if head.startswith(b"#cloud-config"):
+        return False
+    headers = head.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].split(b"\n")
+    return any(line.startswith(b"mime-version:") for line in headers) and all(
+        line[:1] in (b" ", b"\t") or (b" " not in line.partition(b":")[0] and b":" in line) for line in headers)
 
 
 def recognise(document: Document) -> str | None:

@@ -1,4 +1,4 @@
-"""The newest config model (spec 1.0.0) as typed, immutable value classes.
+"""The newest config model (spec 1.1.0) as typed, immutable value classes.
 
 Stages only ever see these. Field names are the spec's camelCase names in
 snake_case; ``None`` means "not set" (the stage applies the documented
@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
-# Not stdlib dataclasses: the model is imported on every boot, and dataclasses
+# Not stdlib dataclasses (and named apart from them, model_class, model_field,
+# model_fields, copy_with, FrozenModelError, so nobody mistakes one for the other): the model is imported on every boot, and dataclasses
 # (plus the inspect module it imports) and the __init__ it execs per class
 # cost more start-up time than validating a large config.
 
@@ -25,7 +26,7 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-class FrozenInstanceError(AttributeError):
+class FrozenModelError(AttributeError):
     """A model field was assigned or deleted after construction."""
 
 
@@ -41,8 +42,8 @@ class Field:
         self.default_factory = default_factory
 
 
-def field(*, default: Any = MISSING, default_factory: Callable[[], Any] | None = None) -> Any:
-    """Declare a field's default, like ``dataclasses.field`` (the type checker reads it)."""
+def model_field(*, default: Any = MISSING, default_factory: Callable[[], Any] | None = None) -> Any:
+    """Declare a field's default (the type checker reads it as it reads ``dataclasses.field``)."""
     return Field(default, default_factory)
 
 
@@ -91,11 +92,11 @@ class _Model:
     def __setattr__(self, name: str, value: Any) -> None:
         # Write-once: __init__ sets each field, nothing may change it after.
         if name in self.__dict__:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+            raise FrozenModelError(f"cannot assign to field {name!r}")
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+        raise FrozenModelError(f"cannot delete field {name!r}")
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__fields__)
@@ -106,8 +107,8 @@ T = TypeVar("T")
 M = TypeVar("M", bound=_Model)
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def dataclass(cls: type[T]) -> type[T]:
+@dataclass_transform(frozen_default=True, field_specifiers=(model_field,))
+def model_class(cls: type[T]) -> type[T]:
     """Record the field table of a model class (a _Model subclass) in declaration order."""
     fields = []
     # Not inspect.get_annotations: importing inspect costs start-up time.
@@ -122,7 +123,7 @@ def dataclass(cls: type[T]) -> type[T]:
     return cls
 
 
-def fields(obj: _Model | type[_Model]) -> tuple[Field, ...]:
+def model_fields(obj: _Model | type[_Model]) -> tuple[Field, ...]:
     """The field table of a model class or instance, in declaration order."""
     return obj.__fields__
 
@@ -131,67 +132,67 @@ def is_model_class(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, _Model)
 
 
-def replace(obj: M, **changes: Any) -> M:
-    """A copy of ``obj`` with some fields changed, like ``dataclasses.replace``."""
+def copy_with(obj: M, **changes: Any) -> M:
+    """A copy of ``obj`` with some fields changed (what ``dataclasses.replace`` does for dataclasses)."""
     return obj.__class__(**{**{f.name: getattr(obj, f.name) for f in obj.__fields__}, **changes})
 
 
-@dataclass
+@model_class
 class HTTPHeader(_Model):
     name: str
     value: str = ""
 
 
-@dataclass
+@model_class
 class Verification(_Model):
     hash: str | None = None
 
 
-@dataclass
+@model_class
 class Resource(_Model):
     source: str | None = None
     compression: str | None = None
     http_headers: tuple[HTTPHeader, ...] = ()
-    verification: Verification = field(default_factory=Verification)
+    verification: Verification = model_field(default_factory=Verification)
 
 
-@dataclass
+@model_class
 class NodeOwner(_Model):
     id: int | None = None
     name: str | None = None
 
 
-@dataclass
+@model_class
 class File(_Model):
     path: str
     overwrite: bool | None = None
-    user: NodeOwner = field(default_factory=NodeOwner)
-    group: NodeOwner = field(default_factory=NodeOwner)
+    user: NodeOwner = model_field(default_factory=NodeOwner)
+    group: NodeOwner = model_field(default_factory=NodeOwner)
     contents: Resource | None = None
     append: tuple[Resource, ...] = ()
     mode: int | None = None
 
 
-@dataclass
+@model_class
 class Directory(_Model):
     path: str
     overwrite: bool | None = None
-    user: NodeOwner = field(default_factory=NodeOwner)
-    group: NodeOwner = field(default_factory=NodeOwner)
+    user: NodeOwner = model_field(default_factory=NodeOwner)
+    group: NodeOwner = model_field(default_factory=NodeOwner)
     mode: int | None = None
 
 
-@dataclass
+@model_class
 class Link(_Model):
     path: str
     target: str
     overwrite: bool | None = None
-    user: NodeOwner = field(default_factory=NodeOwner)
-    group: NodeOwner = field(default_factory=NodeOwner)
+    user: NodeOwner = model_field(default_factory=NodeOwner)
+    group: NodeOwner = model_field(default_factory=NodeOwner)
     hard: bool | None = None
 
 
-@dataclass
+@model_class
 class Partition(_Model):
     label: str | None = None
     number: int = 0
@@ -204,14 +205,14 @@ class Partition(_Model):
     resize: bool = False
 
 
-@dataclass
+@model_class
 class Disk(_Model):
     device: str
     wipe_table: bool = False
     partitions: tuple[Partition, ...] = ()
 
 
-@dataclass
+@model_class
 class Raid(_Model):
     name: str
     level: str
@@ -220,7 +221,7 @@ class Raid(_Model):
     options: tuple[str, ...] = ()
 
 
-@dataclass
+@model_class
 class Luks(_Model):
     name: str
     device: str
@@ -236,14 +237,14 @@ class Luks(_Model):
     cex: dict[str, Any] | None = None
 
 
-@dataclass
+@model_class
 class Subvolume(_Model):
     name: str
     path: str | None = None
     mount_options: tuple[str, ...] = ()
 
 
-@dataclass
+@model_class
 class Filesystem(_Model):
     device: str
     format: str | None = None
@@ -256,7 +257,7 @@ class Filesystem(_Model):
     subvolumes: tuple[Subvolume, ...] = ()
 
 
-@dataclass
+@model_class
 class Storage(_Model):
     disks: tuple[Disk, ...] = ()
     raid: tuple[Raid, ...] = ()
@@ -267,13 +268,13 @@ class Storage(_Model):
     links: tuple[Link, ...] = ()
 
 
-@dataclass
+@model_class
 class Dropin(_Model):
     name: str
     contents: str | None = None
 
 
-@dataclass
+@model_class
 class Unit(_Model):
     name: str
     enabled: bool | None = None
@@ -282,12 +283,12 @@ class Unit(_Model):
     dropins: tuple[Dropin, ...] = ()
 
 
-@dataclass
+@model_class
 class Systemd(_Model):
     units: tuple[Unit, ...] = ()
 
 
-@dataclass
+@model_class
 class User(_Model):
     name: str
     password_hash: str | None = None
@@ -305,7 +306,7 @@ class User(_Model):
     should_exist: bool = True
 
 
-@dataclass
+@model_class
 class Group(_Model):
     name: str
     gid: int | None = None
@@ -314,19 +315,19 @@ class Group(_Model):
     should_exist: bool = True
 
 
-@dataclass
+@model_class
 class Passwd(_Model):
     users: tuple[User, ...] = ()
     groups: tuple[Group, ...] = ()
 
 
-@dataclass
+@model_class
 class KernelArguments(_Model):
     should_exist: tuple[str, ...] = ()
     should_not_exist: tuple[str, ...] = ()
 
 
-@dataclass
+@model_class
 class PortMapping(_Model):
     container: int
     host: int | None = None
@@ -334,20 +335,20 @@ class PortMapping(_Model):
     host_ip: str | None = None
 
 
-@dataclass
+@model_class
 class VolumeMount(_Model):
     source: str
     target: str
     read_only: bool = False
 
 
-@dataclass
+@model_class
 class Container(_Model):
     name: str
     image: str
     command: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = model_field(default_factory=dict)
     ports: tuple[PortMapping, ...] = ()
     volumes: tuple[VolumeMount, ...] = ()
     networks: tuple[str, ...] = ()
@@ -360,22 +361,22 @@ class Container(_Model):
                 f"env=<{len(self.env)} values: {', '.join(sorted(self.env))}>)")
 
 
-@dataclass
+@model_class
 class RuntimeSettings(_Model):
     log_driver: str | None = None
-    log_options: dict[str, str] = field(default_factory=dict)
+    log_options: dict[str, str] = model_field(default_factory=dict)
     storage_driver: str | None = None
     data_root: str | None = None
     cgroup_driver: str | None = None
 
 
-@dataclass
+@model_class
 class RegistryMirror(_Model):
     registry: str
     endpoints: tuple[str, ...] = ()
 
 
-@dataclass
+@model_class
 class RegistryCredential(_Model):
     registry: str
     username: str
@@ -385,82 +386,172 @@ class RegistryCredential(_Model):
         return f"RegistryCredential(registry={self.registry!r}, username={self.username!r}, password=<redacted>)"
 
 
-@dataclass
+@model_class
 class Registries(_Model):
     mirrors: tuple[RegistryMirror, ...] = ()
     insecure: tuple[str, ...] = ()
     credentials: tuple[RegistryCredential, ...] = ()
 
 
-@dataclass
+@model_class
 class NamedVolume(_Model):
     name: str
     driver: str | None = None
 
 
-@dataclass
+@model_class
 class Network(_Model):
     name: str
     driver: str | None = None
     subnet: str | None = None
 
 
-@dataclass
+@model_class
 class Containers(_Model):
     runtime: str | None = None
-    settings: RuntimeSettings = field(default_factory=RuntimeSettings)
-    registries: Registries = field(default_factory=Registries)
+    settings: RuntimeSettings = model_field(default_factory=RuntimeSettings)
+    registries: Registries = model_field(default_factory=Registries)
     volumes: tuple[NamedVolume, ...] = ()
     networks: tuple[Network, ...] = ()
     containers: tuple[Container, ...] = ()
     preload: tuple[Resource, ...] = ()
 
 
-@dataclass
+# --- network (spec 1.1.0) ---
+
+
+@model_class
+class NetMatch(_Model):
+    """Which device(s) an ethernet entry applies to; all given fields must match."""
+
+    name: str | None = None  # may be a shell glob (en*)
+    mac_address: str | None = None
+    driver: str | None = None
+
+
+@model_class
+class NetRoute(_Model):
+    to: str  # CIDR, or "default"
+    via: str | None = None
+    metric: int | None = None
+    table: int | None = None
+    on_link: bool = False
+
+
+@model_class
+class NameServers(_Model):
+    addresses: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+
+
+@model_class
+class BondSettings(_Model):
+    mode: str = "balance-rr"
+    mii_monitor_interval: int | None = None
+    lacp_rate: str | None = None
+    transmit_hash_policy: str | None = None
+    primary: str | None = None
+    up_delay: int | None = None
+    down_delay: int | None = None
+    min_links: int | None = None
+    ad_select: str | None = None
+    arp_interval: int | None = None
+    arp_ip_targets: tuple[str, ...] = ()
+
+
+@model_class
+class VlanSettings(_Model):
+    id: int
+    link: str
+
+
+@model_class
+class BridgeSettings(_Model):
+    stp: bool | None = None
+    forward_delay: int | None = None
+    priority: int | None = None
+    hello_time: int | None = None
+    max_age: int | None = None
+
+
+@model_class
+class NetInterface(_Model):
+    """One interface: a physical one (matched), a bond, a VLAN or a bridge."""
+
+    name: str
+    type: str = "ethernet"  # ethernet, bond, vlan, bridge
+    match: NetMatch | None = None
+    set_name: str | None = None  # rename the matched device (ethernet only)
+    mac_address: str | None = None  # MAC to set (bonds, bridges, cloned MACs)
+    mtu: int | None = None
+    dhcp4: bool = False
+    dhcp6: bool = False
+    accept_ra: bool | None = None
+    addresses: tuple[str, ...] = ()
+    gateway4: str | None = None
+    gateway6: str | None = None
+    routes: tuple[NetRoute, ...] = ()
+    nameservers: NameServers = model_field(default_factory=NameServers)
+    optional: bool = False
+    members: tuple[str, ...] = ()  # bond and bridge members, by name
+    bond: BondSettings | None = None
+    vlan: VlanSettings | None = None
+    bridge: BridgeSettings | None = None
+
+
+@model_class
+class Networking(_Model):
+    renderer: str = "auto"  # auto, networkd, networkmanager, netplan, ifupdown
+    interfaces: tuple[NetInterface, ...] = ()
+    nameservers: NameServers = model_field(default_factory=NameServers)
+
+
+@model_class
 class ConfigReferences(_Model):
     merge: tuple[Resource, ...] = ()
     replace: Resource | None = None
 
 
-@dataclass
+@model_class
 class Timeouts(_Model):
     http_response_headers: int | None = None
     http_total: int | None = None
 
 
-@dataclass
+@model_class
 class TLS(_Model):
     certificate_authorities: tuple[Resource, ...] = ()
 
 
-@dataclass
+@model_class
 class Security(_Model):
-    tls: TLS = field(default_factory=TLS)
+    tls: TLS = model_field(default_factory=TLS)
 
 
-@dataclass
+@model_class
 class Proxy(_Model):
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: tuple[str, ...] = ()
 
 
-@dataclass
+@model_class
 class Meta(_Model):
     version: str
-    config: ConfigReferences = field(default_factory=ConfigReferences)
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    security: Security = field(default_factory=Security)
-    proxy: Proxy = field(default_factory=Proxy)
+    config: ConfigReferences = model_field(default_factory=ConfigReferences)
+    timeouts: Timeouts = model_field(default_factory=Timeouts)
+    security: Security = model_field(default_factory=Security)
+    proxy: Proxy = model_field(default_factory=Proxy)
 
 
-@dataclass
+@model_class
 class Config(_Model):
     """A whole config in the newest model."""
 
     provision: Meta
-    storage: Storage = field(default_factory=Storage)
-    systemd: Systemd = field(default_factory=Systemd)
-    passwd: Passwd = field(default_factory=Passwd)
-    kernel_arguments: KernelArguments = field(default_factory=KernelArguments)
-    containers: Containers = field(default_factory=Containers)
+    storage: Storage = model_field(default_factory=Storage)
+    systemd: Systemd = model_field(default_factory=Systemd)
+    passwd: Passwd = model_field(default_factory=Passwd)
+    kernel_arguments: KernelArguments = model_field(default_factory=KernelArguments)
+    containers: Containers = model_field(default_factory=Containers)
+    network: Networking = model_field(default_factory=Networking)

@@ -6,24 +6,14 @@ positioned Diagnostic. :func:`load_config` is the strict form stages use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from provision.config import kinds, versions
 from provision.config.model import Config
-from provision.diagnostics import ConfigPath, Diagnostic, error, has_errors
+from provision.diagnostics import ConfigPath, Diagnostic, Position, error, has_errors
 from provision.errors import ConfigError
 from provision.source.document import Document
-
-# Other user-data formats, recognised by their first line, that we refuse clearly.
-_UNSUPPORTED_PREFIXES = (
-    (b"#!", "shell-script user-data is not supported; use a systemd unit in the config instead"),
-    (b"#include", "#include user-data is not supported; use provision.config.merge references"),
-    (b"#cloud-boothook", "#cloud-boothook user-data is not supported"),
-    (b"#part-handler", "#part-handler user-data is not supported"),
-    (b"#upstart-job", "#upstart-job user-data is not supported"),
-    (b"content-type:", "MIME multipart user-data is not supported; send a single config"),
-    (b"mime-version:", "MIME multipart user-data is not supported; send a single config"),
-)
 
 
 class ParsedConfig:
@@ -31,7 +21,7 @@ class ParsedConfig:
     def __init__(self, name: str) -> None:
         self.name = name
         self.document: Document | None = None
-        self.kind: str | None = None  # "provision", "ignition", "cloud-config", "human"
+        self.kind: str | None = None  # "provision", "ignition", "cloud-config", "human", "user-data"
         self.version: str | None = None
         self.spec: dict[str, Any] | None = None  # newest spec dict, when valid
         self.config: Config | None = None
@@ -40,14 +30,6 @@ class ParsedConfig:
     @property
     def ok(self) -> bool:
         return self.config is not None and not has_errors(self.diagnostics)
-
-
-def _unsupported_format(data: bytes) -> str | None:
-    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].lower()
-    for prefix, message in _UNSUPPORTED_PREFIXES:
-        if head.startswith(prefix):
-            return message
-    return None
 
 
 def _header_only_cloud_config(data: bytes, name: str) -> Document | None:
@@ -99,10 +81,10 @@ def _check_newest(spec: dict[str, Any]) -> tuple[list[tuple[Diagnostic, bool]], 
 
 
 def _semantic(config: Config) -> list[Diagnostic]:
-    try:
-        from provision.config.checks import run_checks
-    except ModuleNotFoundError:  # pragma: no cover - only while the checks are being built
-        return []
+    # Imported here for start-up time, never guarded: a missing check module
+    # is a broken installation and must fail loudly, not pass every config.
+    from provision.config.checks import run_checks
+
     found: list[Diagnostic] = run_checks(config)
     return found
 
@@ -145,21 +127,59 @@ def _parse_imported(doc: Document, parsed: ParsedConfig, kind: str) -> None:
         pos = None
         if source is not None:
             pos = doc.locate_key(source) if at_key else doc.locate(source)
+            diag = diag._replace(path=source)  # named as the user wrote it, as transpile names it
         parsed.diagnostics.append(diag.at(doc.name, pos))
     parsed.spec, parsed.config = imported.spec, config
 
 
-def parse_config(data: bytes, name: str) -> ParsedConfig:
-    """Parse and validate one config of any accepted format."""
+def _parse_user_data(data: bytes, parsed: ParsedConfig, instance_data: Mapping[str, Any] | None) -> None:
+    """cloud-init user data (scripts, MIME, #include, Jinja, gzip): its diagnostics are already positioned."""
+    from provision.importers.userdata import to_spec
+
+    imported, doc = to_spec(data, parsed.name, instance_data)
+    parsed.document, parsed.kind = doc, "user-data"
+    parsed.diagnostics += imported.diagnostics
+    if imported.spec is None or has_errors(imported.diagnostics):
+        return
+    found, config = _check_newest(imported.spec)
+    for diag, at_key in found:
+        source: ConfigPath | None = imported.source_path(diag.path)
+        pos = None
+        if source is not None:
+            pos = doc.locate_key(source) if at_key else doc.locate(source)
+            if source[:1] != ("<part>",):  # a cloud-config path, named as the user wrote it
+                diag = diag._replace(path=source)
+        parsed.diagnostics.append(diag.at(doc.name, pos))
+    parsed.spec, parsed.config = imported.spec, config
+
+
+def parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None = None) -> ParsedConfig:
+    """Parse and validate one config of any accepted format.
+
+    ``instance_data`` (cloud-init's instance-data.json shape) is only used by
+    Jinja user data; without it, provision.importers.userdata looks for it.
+    """
     from provision.source.loader import load_document
 
     parsed = ParsedConfig(name)
-    unsupported = _unsupported_format(data)
-    if unsupported:
-        parsed.diagnostics.append(error(unsupported).at(name, None))
+    if data[:2] == b"\x1f\x8b":
+        # gzip (cloud-init accepts it for any user data): what it holds is parsed as itself.
+        from provision.importers.userdata.mime import UserDataError, gunzip
+
+        try:
+            data = gunzip(data, 1)
+        except UserDataError as exc:
+            parsed.diagnostics.append(error(f"{exc}").at(name, Position(1, 1)))
+            return parsed
+    if kinds.is_user_data(data):
+        _parse_user_data(data, parsed, instance_data)
+        if has_errors(parsed.diagnostics):
+            parsed.config = None
         return parsed
     try:
-        doc = _header_only_cloud_config(data, name) or load_document(data, name)
+        # cloud-config may carry write_files content as YAML !!binary, as cloud-init reads it.
+        binary = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"#cloud-config")
+        doc = _header_only_cloud_config(data, name) or load_document(data, name, binary=binary)
     except ConfigError as exc:
         parsed.diagnostics += exc.diagnostics
         return parsed

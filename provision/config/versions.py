@@ -21,8 +21,14 @@ class SpecVersion(NamedTuple):  # not a dataclass: see provision.diagnostics
     from_previous: Callable[[Spec], Spec] | None
 
 
+def _from_1_0_0(spec: Spec) -> Spec:
+    """1.1.0 adds the optional ``network`` section; nothing of 1.0.0 changes meaning."""
+    return {**spec, "provision": dict(spec["provision"])}
+
+
 VERSIONS: tuple[SpecVersion, ...] = (
     SpecVersion("1.0.0", "provision-1.0.0.json", None),
+    SpecVersion("1.1.0", "provision-1.1.0.json", _from_1_0_0),
 )
 
 NEWEST = VERSIONS[-1].version

@@ -6,7 +6,11 @@ match (it must also open with that key); LUKS1 or any other signature is an
 error. With ``wipeVolume`` the device is wiped and formatted anew.
 
 The key (the configured key file, or a random one) is kept for the target as
-/etc/luks/<name> (mode 0400) with a matching /etc/crypttab line. The target
+/etc/luks/<name> (mode 0400) with a matching /etc/crypttab line. A volume
+bound with clevis (:mod:`provision.disks.clevis`) keeps no key in the target:
+its crypttab line names ``none`` and the image's clevis unlocks it (with
+``_netdev`` when a Tang server is needed). A clevis volume is never reused,
+as in Ignition: what is in its header cannot be compared with the config. The target
 root is usually not mounted while disks are set up, so both wait in the state
 directory and :func:`install_in_target` writes them once it is.
 """
@@ -19,19 +23,16 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from provision.config import model
+from provision.disks import clevis
 from provision.disks.probe import Found
 from provision.disks.state import state_dir
 from provision.errors import ProvisionError
 from provision.run import run
 
 TARGET_KEY_DIR = "/etc/luks"
-CLEVIS_UNSUPPORTED = (
-    "LUKS clevis (TPM2/Tang) and cex bindings are not supported yet; "
-    "use a keyFile (or none, for a random key kept in the target)"
-)
 
 # cryptsetup open options that have a crypttab(5) spelling.
 _CRYPTTAB_OPTIONS = {
@@ -70,6 +71,8 @@ def decide(luks: model.Luks, found: Found) -> LuksAction:
         if found.version != "2":
             raise LuksError(f"{luks.device} is a LUKS{found.version} volume; only LUKS2 can be reused")
         problems = []
+        if clevis.is_present(luks.clevis):
+            problems.append("a volume bound with clevis is never reused")
         if luks.key_file is None or luks.key_file.source is None:
             problems.append("reuse needs a configured keyFile")
         if luks.label is not None and found.label != luks.label:
@@ -105,7 +108,10 @@ def open_args(luks: model.Luks, device: str, key_path: str) -> list[str]:
 
 
 def crypttab_line(luks: model.Luks, volume_uuid: str) -> str:
+    bound = clevis.binding(luks.clevis)
     options = ["luks"]
+    if bound is not None and bound.needs_network:
+        options.append("_netdev")  # as Ignition: the unlock waits for the network
     if luks.discard:
         options.append("discard")
     for option in luks.open_options:
@@ -113,7 +119,8 @@ def crypttab_line(luks: model.Luks, volume_uuid: str) -> str:
         mapped = _CRYPTTAB_OPTIONS.get(flag)
         if mapped and mapped not in options:
             options.append(mapped)
-    return f"{luks.name} UUID={volume_uuid} {TARGET_KEY_DIR}/{luks.name} {','.join(options)}\n"
+    key = "none" if bound is not None else f"{TARGET_KEY_DIR}/{luks.name}"
+    return f"{luks.name} UUID={volume_uuid} {key} {','.join(options)}\n"
 
 
 def key_material(luks: model.Luks, fetch: Callable[[model.Resource], IO[bytes]]) -> bytes:
@@ -170,6 +177,63 @@ def open_volume(luks: model.Luks, device: str, key_path: Path) -> str:
     return mapper_path(luks.name)
 
 
+def bind_volume(luks: model.Luks, device: str, key_path: Path, advertisements: dict[str, Any]) -> None:
+    """Bind the volume with clevis (it needs no dm-crypt), prove the binding, drop a random key.
+
+    ``advertisements`` are the Tang advertisements fetched and verified
+    before the run changed anything, by URL. The unlock is proven (the
+    binding's passphrase opens the header) when the pins that answer now
+    reach the threshold, as Ignition does; only then is a random key's slot
+    removed, so a failed bind never leaves a volume nobody can open.
+    """
+    bound = clevis.binding(luks.clevis)
+    if bound is None:
+        return
+    pin, config = bound.config({**_configured_advertisements(bound), **advertisements})
+    result = run("clevis", ["luks", "bind", "-f", "-k", str(key_path), "-d", device, pin, config], check=False)
+    if result.status != 0:
+        raise LuksError(
+            f"cannot bind LUKS volume {luks.name} on {device} with clevis ({pin}): "
+            f"{result.stderr.strip() or 'exit status ' + str(result.status)}"
+        )
+    if bound.checkable_now(len(advertisements)):
+        _prove_unlock(luks, device)
+    if luks.key_file is None or luks.key_file.source is None:
+        removed = run("cryptsetup", ["luksRemoveKey", "--batch-mode", device, str(key_path)], check=False)
+        if removed.status != 0:
+            raise LuksError(f"cannot remove the provisioning key of LUKS volume {luks.name}: "
+                            f"{removed.stderr.strip()}")
+    # Like Ignition, a clevis volume keeps no key file in the target.
+    key_path.unlink(missing_ok=True)
+
+
+def _configured_advertisements(bound: clevis.Binding) -> dict[str, Any]:
+    return {t.url: json.loads(t.advertisement) for t in bound.tang if t.advertisement}
+
+
+def bound_slots(device: str) -> list[str]:
+    """The key slots clevis has bound on the device (``clevis luks list``)."""
+    listed = run("clevis", ["luks", "list", "-d", device], check=False)
+    if listed.status != 0:
+        return []
+    return [line.split(":", 1)[0].strip() for line in listed.stdout.splitlines() if ":" in line]
+
+
+def _prove_unlock(luks: model.Luks, device: str) -> None:
+    why = "clevis lists no binding"
+    for slot in bound_slots(device):
+        passed = run("clevis", ["luks", "pass", "-d", device, "-s", slot], check=False)
+        if passed.status != 0 or not passed.stdout_bytes:
+            why = f"clevis luks pass: {passed.stderr.strip() or 'no key'}"
+            continue
+        tested = run("cryptsetup", ["open", "--test-passphrase", "--key-file=-", device],
+                     input=passed.stdout_bytes, check=False)
+        if tested.status == 0:
+            return
+        why = "the key clevis recovers does not open the volume"
+    raise LuksError(f"LUKS volume {luks.name} was bound with clevis, but the binding does not unlock it ({why})")
+
+
 def _check_discard_flag(luks: model.Luks, device: str) -> None:
     dump = run("cryptsetup", ["luksDump", "--dump-json-metadata", device], check=False)
     if dump.status != 0:
@@ -196,8 +260,10 @@ def install_in_target(root: Path) -> list[str]:
         existing = (tree.read_bytes("/etc/crypttab") or b"").decode()
         lines = existing.splitlines(keepends=True)
         for name in names:
-            key = (pending / f"{name}.key").read_bytes()
-            tree.write_file(f"{TARGET_KEY_DIR}/{name}", [key], mode=0o400, uid=0, gid=0)
+            staged_key = pending / f"{name}.key"
+            if staged_key.exists():  # not for a volume bound with clevis
+                tree.write_file(f"{TARGET_KEY_DIR}/{name}", [staged_key.read_bytes()],
+                                mode=0o400, uid=0, gid=0)
             lines = [ln for ln in lines if ln.split()[:1] != [name]]
             lines.append((pending / f"{name}.crypttab").read_text())
         text = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)

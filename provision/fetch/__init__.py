@@ -7,6 +7,8 @@
 - :mod:`provision.fetch.settings` — a client configured from a config's timeouts/proxy/CAs.
 - :mod:`provision.fetch.resource` — a config ``Resource`` streamed, decompressed
   and hash-verified on the fly.
+- :mod:`provision.fetch.cloudauth` — the instance's credentials for s3/gs/Azure blob
+  sources (with :mod:`~provision.fetch.sigv4`, AWS Signature Version 4).
 - :mod:`provision.fetch.configrefs` — ``provision.config.merge/replace`` resolved.
 - :mod:`provision.fetch.cache` — the final config written once (0600) and read back.
 

@@ -6,7 +6,9 @@ behaviour on a flaky first-boot network is the same everywhere:
 - connection errors, timeouts, every 5xx and the caller's extra statuses
   (e.g. 410/429 for Azure) are retried with exponential backoff (200 ms
   doubling to a 5 s cap, with a little jitter), honouring ``Retry-After``;
-- no attempt is started or waited for past the *deadline* (default 120 s);
+- no attempt is started or waited for past the *deadline* (default 120 s),
+  and no transfer outlasts its time limits, however slowly the server sends
+  (a watchdog shuts the connection: :mod:`provision.fetch.watchdog`);
 - 200/204 succeed (204 or an empty body means "no data"), 404 gives a
   response whose ``found`` is false (the caller decides whether that means
   "no config"), any other status raises :class:`HttpStatusError`;
@@ -26,6 +28,7 @@ import os
 import random
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,6 +40,7 @@ from provision.errors import FetchError
 from provision.fetch.failures import describe_exception, parse_retry_after, retryable_exception
 from provision.fetch.urls import ProxySettings as ProxySettings  # re-exported: part of the API
 from provision.fetch.urls import redact_url as redact_url
+from provision.fetch.watchdog import Watchdog, watched_adapter_class
 
 if TYPE_CHECKING:
     import requests
@@ -105,9 +109,12 @@ class StreamedResponse(Response):
 
     def __init__(
         self, client: HttpClient, method: str, headers_sent: Mapping[str, str],
-        raw: requests.Response, total: _Budget, retry_statuses: frozenset[int] = frozenset(),
+        raw: requests.Response, total: _Budget, watchdog: Watchdog,
+        retry_statuses: frozenset[int] = frozenset(), private: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(raw.url or "", raw.status_code, raw.headers)
+        self._private = private
+        self._watchdog = watchdog
         self._retry_statuses = retry_statuses
         self._client = client
         self._method = method
@@ -130,6 +137,7 @@ class StreamedResponse(Response):
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+        self._watchdog.release()
 
     def iter_chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """The body in chunks of up to ``chunk_size`` bytes; nothing for 404/204. Once only."""
@@ -163,6 +171,9 @@ class StreamedResponse(Response):
                     delivered += len(chunk)
                     self._total.check(self._method, self.url)
                     yield chunk
+                # A body read until the connection closes ends the same way
+                # when the watchdog shut it: that is not the end of the body.
+                _raise_if_out_of_time(self._watchdog, self._method, self.url)
                 if to_skip:
                     raise urllib3.exceptions.ProtocolError("body ended before the resumed offset")
                 self.close()
@@ -171,6 +182,7 @@ class StreamedResponse(Response):
                 raw.close()
                 if self._closed:  # closed by the consumer (from another thread): not a failure to retry
                     raise FetchError(f"{self._method} {redact_url(self.url)}: download abandoned") from None
+                _raise_if_out_of_time(self._watchdog, self._method, self.url)
                 problem = describe_exception(exc, self._client.settings.response_header_timeout)
                 of = f" of {expected}" if expected is not None else ""
                 log.info("%s %s: body broke off after %d%s bytes (%s); resuming",
@@ -206,8 +218,9 @@ class StreamedResponse(Response):
                 headers["If-Range"] = validator
         raw = self._client._send(
             self._method, self.url, headers, None, self._retry_statuses, budget, self._total,
-            first_attempt=attempt + 1,
+            self._watchdog, first_attempt=attempt + 1, private=self._private,
         )
+        _arm_for_body(self._watchdog, self._total)
         self.url = raw.url or self.url
         if raw.status_code == 206:
             start = raw.headers.get("Content-Range", "").removeprefix("bytes ").split("-", 1)[0]
@@ -226,6 +239,39 @@ class StreamedResponse(Response):
                 raw.close()
                 raise FetchError(f"{self._method} {redact_url(self.url)}: the content changed while downloading")
         return raw, offset
+
+
+_CUT_AT_TIME_LIMIT = "no response before the time limit"
+
+
+def _arm_for_headers(watchdog: Watchdog, header_timeout: float, deadline: _Budget, total: _Budget) -> None:
+    """Until the headers arrive: the nearest of the header timeout, the deadline and the total limit.
+
+    Never final here: the failed attempt goes to the retry logic, which
+    gives up naming the time limit when no time is left.
+    """
+    seconds, reason = header_timeout, f"no response within {header_timeout:g} s"
+    left = _min_remaining(deadline, total)
+    if left is not None and left < seconds:
+        seconds, reason = left, _CUT_AT_TIME_LIMIT
+    watchdog.arm(seconds, reason, final=False)
+
+
+def _arm_for_body(watchdog: Watchdog, total: _Budget, deadline: _Budget | None = None) -> None:
+    """While the body flows: the total limit, and the deadline for a body read whole."""
+    limits = [(left, budget.exceeded()) for budget in (total, deadline)
+              if budget is not None and (left := budget.remaining()) is not None]
+    if limits:
+        seconds, reason = min(limits)
+        watchdog.arm(seconds, reason)
+    else:
+        watchdog.arm(None, "")
+
+
+def _raise_if_out_of_time(watchdog: Watchdog, method: str, url: str) -> None:
+    """A read failed because the watchdog shut the connection at a final limit: say which."""
+    if watchdog.expired is not None and watchdog.final:
+        raise FetchError(f"{method} {redact_url(url)}: {watchdog.expired}") from None
 
 
 def _read_all(
@@ -257,9 +303,10 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
 class _Budget:
     """A time limit measured on the injected clock; ``seconds=None`` means none."""
 
-    def __init__(self, clock: Callable[[], float], seconds: float | None) -> None:
+    def __init__(self, clock: Callable[[], float], seconds: float | None, name: str = "") -> None:
         self._clock = clock
         self.seconds = seconds
+        self.name = name  # the setting, for messages
         self.start = clock()
 
     def elapsed(self) -> float:
@@ -271,9 +318,11 @@ class _Budget:
     def check(self, method: str, url: str) -> None:
         left = self.remaining()
         if left is not None and left <= 0:
-            raise FetchError(
-                f"{method} {redact_url(url)}: not finished within the {self.seconds:g} s time limit"
-            )
+            raise FetchError(f"{method} {redact_url(url)}: {self.exceeded()}")
+
+    def exceeded(self) -> str:
+        named = f" ({self.name})" if self.name else ""
+        return f"not finished within the {self.seconds:g} s time limit{named}"
 
 
 def _min_remaining(*budgets: _Budget) -> float | None:
@@ -288,9 +337,13 @@ class HttpSettings:
     ``deadline``: seconds from the start of a request after which no retry is
     started or waited for (None: retry indefinitely); it covers reading a
     non-streamed body, and each resume of a broken streamed body gets a fresh
-    deadline once data has flowed. ``total_timeout``: the config's
-    ``timeouts.httpTotal`` — the whole fetch including a streamed body (None:
-    no limit). ``response_header_timeout`` also bounds each wait for body data.
+    deadline once data has flowed. ``total_timeout``: the whole fetch
+    including a streamed body (None: no limit) — the config's
+    ``timeouts.httpTotal``, or ``provision.fetch.timeout`` for the platform's
+    config fetches (``total_timeout_name`` says which, in messages).
+    ``response_header_timeout`` bounds the whole wait for the headers of each
+    attempt, and each wait for body data. All of these hold against a server
+    that trickles or stalls: see :mod:`provision.fetch.watchdog`.
     """
 
     user_agent: str = f"provision/{__version__}"
@@ -298,6 +351,8 @@ class HttpSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     deadline: float | None = DEFAULT_DEADLINE
     total_timeout: float | None = None
+    # The setting total_timeout came from, named in messages.
+    total_timeout_name: str = "timeouts.httpTotal"
     proxies: ProxySettings = field(default_factory=ProxySettings)
     ca_bundle_paths: tuple[str, ...] = ()
     ca_certificates: tuple[bytes, ...] = ()
@@ -367,21 +422,30 @@ class HttpClient:
     def get(
         self, url: str, headers: Mapping[str, str] | None = None, *, stream: Literal[False] = False,
         retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+        headers_first_hop_only: bool = False,
     ) -> Response: ...
 
     @overload
     def get(
         self, url: str, headers: Mapping[str, str] | None = None, *, stream: Literal[True],
         retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+        headers_first_hop_only: bool = False,
     ) -> StreamedResponse: ...
 
     def get(
         self, url: str, headers: Mapping[str, str] | None = None, *, stream: bool = False,
         retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+        headers_first_hop_only: bool = False,
     ) -> Response:
         """GET ``url``. 404 returns a response with ``found`` false unless ``not_found_ok`` is false
-        (then :class:`NotFoundError`). ``limit`` caps a non-streamed body's size."""
-        return self._request("GET", url, headers, None, frozenset(retry_statuses), not_found_ok, stream, limit)
+        (then :class:`NotFoundError`). ``limit`` caps a non-streamed body's size.
+
+        ``headers`` follow a redirect to the same origin only; with
+        ``headers_first_hop_only`` (a config's httpHeaders, as Ignition does)
+        they follow no redirect at all."""
+        private = frozenset(h.lower() for h in headers or {}) if headers_first_hop_only else frozenset()
+        return self._request("GET", url, headers, None, frozenset(retry_statuses), not_found_ok, stream,
+                             limit, private)
 
     def put(
         self, url: str, headers: Mapping[str, str] | None = None, *, data: bytes = b"",
@@ -395,6 +459,7 @@ class HttpClient:
     def _request(
         self, method: str, url: str, headers: Mapping[str, str] | None, data: bytes | None,
         retry_statuses: frozenset[int], not_found_ok: bool, stream: bool, limit: int | None,
+        private: frozenset[str] = frozenset(),
     ) -> Response:
         sent = {
             "User-Agent": self.settings.user_agent,
@@ -403,20 +468,31 @@ class HttpClient:
             **(headers or {}),
         }
         s = self.settings
-        deadline, total = _Budget(s.clock, s.deadline), _Budget(s.clock, s.total_timeout)
-        raw = self._send(method, url, sent, data, retry_statuses, deadline, total)
-        if raw.status_code == 404 and not not_found_ok:
-            raw.close()
-            raise NotFoundError(method, url, 404, raw.reason or "Not Found", raw.headers)
-        if stream:
-            return StreamedResponse(self, method, sent, raw, total, retry_statuses)
-        raw, body = self._read_body(method, url, sent, data, retry_statuses, raw, deadline, total, limit)
+        deadline = _Budget(s.clock, s.deadline)
+        total = _Budget(s.clock, s.total_timeout, s.total_timeout_name)
+        watchdog = Watchdog()
+        try:
+            raw = self._send(method, url, sent, data, retry_statuses, deadline, total, watchdog,
+                             private=private)
+            if raw.status_code == 404 and not not_found_ok:
+                raw.close()
+                raise NotFoundError(method, url, 404, raw.reason or "Not Found", raw.headers)
+            if stream:
+                _arm_for_body(watchdog, total)
+                return StreamedResponse(self, method, sent, raw, total, watchdog, retry_statuses, private)
+            _arm_for_body(watchdog, total, deadline)
+            raw, body = self._read_body(
+                method, url, sent, data, retry_statuses, raw, deadline, total, limit, watchdog, private)
+        except BaseException:
+            watchdog.release()
+            raise
+        watchdog.release()
         return Response(raw.url or url, raw.status_code, raw.headers, body)
 
     def _read_body(
         self, method: str, url: str, sent: Mapping[str, str], data: bytes | None,
         retry_statuses: frozenset[int], raw: requests.Response, deadline: _Budget, total: _Budget,
-        limit: int | None,
+        limit: int | None, watchdog: Watchdog, private: frozenset[str],
     ) -> tuple[requests.Response, bytes]:
         """Read a small body whole; a broken body means the whole request is retried."""
         import urllib3.exceptions
@@ -424,24 +500,37 @@ class HttpClient:
         attempt = 1
         while True:
             try:
-                return raw, _read_all(raw, limit, (total, deadline), method, url)
+                body = _read_all(raw, limit, (total, deadline), method, url)
+                _raise_if_out_of_time(watchdog, method, url)  # a body cut short is not the body
+                return raw, body
             except (urllib3.exceptions.HTTPError, OSError) as exc:
+                _raise_if_out_of_time(watchdog, method, url)
                 problem = describe_exception(exc, self.settings.response_header_timeout)
             finally:
                 raw.close()
             self._wait_before_retry(method, url, attempt, None, problem, deadline, total)
             attempt += 1
-            raw = self._send(method, url, sent, data, retry_statuses, deadline, total, first_attempt=attempt)
+            raw = self._send(method, url, sent, data, retry_statuses, deadline, total, watchdog,
+                             first_attempt=attempt, private=private)
+            _arm_for_body(watchdog, total, deadline)
 
     def _send(
         self, method: str, url: str, headers: Mapping[str, str], data: bytes | None,
-        retry_statuses: frozenset[int], deadline: _Budget, total: _Budget, *, first_attempt: int = 1,
+        retry_statuses: frozenset[int], deadline: _Budget, total: _Budget, watchdog: Watchdog, *,
+        first_attempt: int = 1, private: frozenset[str] = frozenset(),
     ) -> requests.Response:
-        """One request, retried until a final status; returns 200/204/206/404 responses."""
+        """One request, retried until a final status; returns 200/204/206/404 responses.
+
+        Each attempt's wait for the response headers is bounded as a whole by
+        the watchdog (a server trickling its headers outlasts any socket
+        timeout): the header timeout (then retried), the deadline and the
+        total limit (then the request fails).
+        """
         import requests
 
         retry = self.settings.retry_statuses | retry_statuses
         attempt = first_attempt
+        problem = ""
         while True:
             session = self._bound_session() if self.settings.privileged_source_port else self._get_session()
             left = _min_remaining(deadline, total)
@@ -450,14 +539,20 @@ class HttpClient:
             if left is not None:
                 connect_t, read_t = max(min(connect_t, left), 0.001), max(min(read_t, left), 0.001)
             retry_after: float | None = None
+            _arm_for_headers(watchdog, self.settings.response_header_timeout, deadline, total)
+            session.dropped_on_redirect.names = private  # type: ignore[attr-defined]
             try:
-                raw = session.request(
-                    method, url, headers=dict(headers), data=data, stream=True,
-                    timeout=(connect_t, read_t), proxies=self.settings.proxies.for_url(url),
-                    verify=self._verify(), allow_redirects=True,
-                )
+                with watchdog.current():
+                    raw = session.request(
+                        method, url, headers=dict(headers), data=data, stream=True,
+                        timeout=(connect_t, read_t), proxies=self.settings.proxies.for_url(url),
+                        verify=self._verify(), allow_redirects=True,
+                    )
             except requests.RequestException as exc:
-                problem = describe_exception(exc, self.settings.response_header_timeout)
+                if watchdog.expired == _CUT_AT_TIME_LIMIT and attempt > first_attempt:
+                    pass  # cut short by the time limit: the previous attempt's problem says more
+                else:
+                    problem = watchdog.expired or describe_exception(exc, self.settings.response_header_timeout)
                 if not retryable_exception(exc):
                     raise FetchError(f"{method} {redact_url(url)}: {problem}") from None
             else:
@@ -487,7 +582,8 @@ class HttpClient:
             asked = f"; the server asked to retry after {retry_after:g} s" if retry_after is not None else ""
             raise FetchError(
                 f"{method} {redact_url(url)}: {what} after {attempt} attempt{'s' if attempt > 1 else ''} "
-                f"in {limit.elapsed():.1f} s (time limit {limit.seconds:g} s){asked}; last error: {problem}"
+                f"in {limit.elapsed():.1f} s (time limit {limit.seconds:g} s{', ' + limit.name if limit.name else ''})"
+                f"{asked}; last error: {problem}"
             )
         log.info("%s %s: %s; retrying in %.1f s", method, redact_url(url), problem, delay)
         s.sleep(delay)
@@ -500,9 +596,7 @@ class HttpClient:
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
-            import requests
-
-            session = requests.Session()
+            session = _new_session()
             session.trust_env = False  # proxies come from the config only, never the environment
             # urllib3 logs request lines with their query strings (secrets); keep it quiet.
             logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -511,19 +605,16 @@ class HttpClient:
 
     def _bound_session(self) -> requests.Session:
         """A session whose connections come from a free source port below 1024."""
-        import requests
-        from requests.adapters import HTTPAdapter
-
         port = _free_privileged_port()
 
-        class BoundAdapter(HTTPAdapter):
+        class BoundAdapter(watched_adapter_class()):  # type: ignore[misc]
             def init_poolmanager(
                 self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
             ) -> None:
                 pool_kwargs["source_address"] = ("", port)
                 super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
-        session = requests.Session()
+        session = _new_session()
         session.trust_env = False
         session.mount("http://", BoundAdapter())
         session.mount("https://", BoundAdapter())
@@ -537,6 +628,58 @@ class HttpClient:
         if self._ca_file is None:
             self._ca_file = _combined_ca_bundle(s.ca_bundle_paths, s.ca_certificates)
         return self._ca_file
+
+
+# Headers the client itself sets or that describe the body: harmless anywhere.
+# Every other header (a config's httpHeaders, a metadata service's token) is
+# meant for the origin it was given for, and is dropped when a redirect leaves
+# that origin (another scheme, host or port).
+_HEADERS_FOR_ANY_ORIGIN = frozenset({
+    "user-agent", "accept-encoding", "accept", "content-length", "content-type", "transfer-encoding",
+})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _new_session() -> requests.Session:
+    """A session that forwards the caller's headers on a redirect only to the same origin.
+
+    requests drops only Authorization (and keeps it on an http->https upgrade);
+    a token in any other header would reach whatever host a redirect names.
+    """
+    import requests
+
+    class SameOriginHeadersSession(requests.Session):
+        # Headers the current request must not carry past any redirect (a
+        # config's httpHeaders, as Ignition erases them); per thread because a
+        # session may serve several threads.
+        dropped_on_redirect = threading.local()
+
+        def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+            always: frozenset[str] = getattr(self.dropped_on_redirect, "names", frozenset())
+            other_origin = _origin(prepared_request.url or "") != _origin(response.request.url or "")
+            for name in list(prepared_request.headers):
+                lower = name.lower()
+                if lower in always or (other_origin and lower not in _HEADERS_FOR_ANY_ORIGIN):
+                    del prepared_request.headers[name]
+            super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+
+    session = SameOriginHeadersSession()
+    adapter = watched_adapter_class()
+    session.mount("http://", adapter())
+    session.mount("https://", adapter())
+    return session
 
 
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,6 @@ consumer must read it to the end and only then commit what it wrote, which
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 import queue
@@ -27,11 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, urlsplit
 
 from provision.config.model import Resource
 from provision.errors import FetchError
-from provision.fetch.http import CHUNK_SIZE, HttpClient, HttpStatusError
+from provision.fetch import cloudauth
+from provision.fetch.http import CHUNK_SIZE, HttpClient, HttpStatusError, StreamedResponse
 from provision.fetch.urls import redact_url
 
 # A config, a CA bundle or an SSH key file held in memory is never bigger than this.
@@ -162,7 +161,7 @@ def _open_source(
 ) -> tuple[Iterable[bytes], Callable[[], None]]:
     """(chunks, close function) for the raw (possibly compressed) bytes of the source."""
     source = resource.source
-    if source is None:
+    if not source:  # None or "": no bytes (Ignition writes an empty file for source "")
         return [], _nothing
     scheme = source.split(":", 1)[0].lower() if ":" in source else ""
     if scheme == "data":
@@ -170,7 +169,12 @@ def _open_source(
         return (data[i:i + chunk_size] for i in range(0, len(data), chunk_size)), _nothing
     if scheme in ("http", "https"):
         headers = {h.name: h.value for h in resource.http_headers}
-        response = client.get(source, headers, stream=True, not_found_ok=False)
+        credentials = cloudauth.active()
+        if credentials is not None and credentials.is_azure_blob(source):
+            with_identity = _azure_blob_with_identity(source, headers, credentials, client)
+            if with_identity is not None:
+                return with_identity.iter_chunks(chunk_size), with_identity.close
+        response = client.get(source, headers, stream=True, not_found_ok=False, headers_first_hop_only=True)
         return response.iter_chunks(chunk_size), response.close
     if scheme == "tftp":
         from provision.fetch.tftp import tftp_chunks
@@ -179,18 +183,54 @@ def _open_source(
         return tftp_chunks(source, deadline=s.deadline, clock=s.clock), _nothing
     if scheme in ("s3", "gs", "arn"):
         url = object_store_url(source, endpoints)
+        store = "gs" if scheme == "gs" else "s3"
+        credentials = cloudauth.active()
+        signed = credentials.for_object(store, url, client) if credentials else None
         try:
-            response = client.get(url, stream=True, not_found_ok=False)
+            try:
+                response = client.get(url, signed.headers if signed else None, stream=True,
+                                      not_found_ok=False)
+            except HttpStatusError as exc:
+                # Signed for the wrong region: S3 names the bucket's own; sign again, once.
+                region = exc.headers.get("x-amz-bucket-region")
+                if not (signed and credentials and store == "s3" and region
+                        and exc.status in (301, 400)):
+                    raise
+                signed = credentials.resign_s3(url, client, region)
+                response = client.get(url, signed.headers if signed else None, stream=True,
+                                      not_found_ok=False)
         except HttpStatusError as exc:
             if exc.status in (401, 403):
+                how = ("with this instance's credentials" if signed else
+                       "anonymously (this platform offers no instance credentials for it)")
                 raise FetchError(
-                    f"{describe_source(source)}: access denied (HTTP {exc.status}); provision reads "
-                    f"{scheme}:// objects anonymously and cannot use cloud credentials: make the object "
-                    "public, or serve it over https (e.g. a signed URL)"
+                    f"{describe_source(source)}: access denied (HTTP {exc.status}) reading it "
+                    f"{how}: grant the instance access, make the object public, or serve it over "
+                    "https (e.g. a signed URL)"
                 ) from None
             raise FetchError(f"{describe_source(source)}: {exc}") from None
         return response.iter_chunks(chunk_size), response.close
     raise FetchError(f"{describe_source(source)}: unsupported source scheme {scheme + ':' if scheme else '(none)'}")
+
+
+def _azure_blob_with_identity(
+    source: str, headers: dict[str, str], credentials: cloudauth.PlatformCredentials,
+    client: HttpClient,
+) -> StreamedResponse | None:
+    """The blob read with the managed identity, or None to read it as plain HTTPS
+    (no identity, no token, or refused: Ignition falls back the same way)."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    try:
+        signed = credentials.for_azure_blob(source, client)
+        if signed is None:
+            return None
+        return client.get(source, {**headers, **signed.headers}, stream=True, not_found_ok=False)
+    except FetchError as exc:
+        log.info("%s: not readable with the managed identity (%s); trying plain HTTPS",
+                 describe_source(source), exc)
+        return None
 
 
 def object_store_url(source: str, endpoints: ObjectStoreEndpoints = DEFAULT_ENDPOINTS) -> str:
@@ -201,7 +241,7 @@ def object_store_url(source: str, endpoints: ObjectStoreEndpoints = DEFAULT_ENDP
         if len(fields) != 6 or fields[2] != "s3" or fields[3] or fields[4] or "/" not in fields[5]:
             raise FetchError(
                 f"{describe_source(source)}: only S3 object ARNs (arn:aws:s3:::bucket/key) are supported; "
-                "access points need AWS credentials, which provision does not use"
+                "access points need AWS credentials and a regional access-point endpoint, not supported yet"
             )
         bucket, _, key = fields[5].partition("/")
         scheme, query = "s3", ""
@@ -220,18 +260,17 @@ def object_store_url(source: str, endpoints: ObjectStoreEndpoints = DEFAULT_ENDP
 
 
 def decode_data_url(url: str) -> bytes:
-    """The bytes of an RFC 2397 ``data:[<mediatype>][;base64],<data>`` URL."""
-    head, comma, payload = url.partition(",")
-    if not comma or not head.lower().startswith("data:"):
-        raise FetchError("invalid data URL: no ',' separating the header from the data")
-    params = [p.strip().lower() for p in head[5:].split(";")]
-    raw = unquote_to_bytes(payload)
-    if "base64" not in params[1:]:
-        return raw
+    """The bytes of an RFC 2397 ``data:[<mediatype>][;base64],<data>`` URL.
+
+    Validation's parser, so what is written is exactly what was validated:
+    a URL validate refuses is never decoded some other way here.
+    """
+    from provision.config.checks.dataurl import DataURLError, parse_data_url
+
     try:
-        return base64.b64decode(b"".join(raw.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise FetchError("invalid data URL: the base64 data does not decode") from None
+        return parse_data_url(url).data
+    except DataURLError as exc:
+        raise FetchError(f"invalid data URL: {exc}") from None
 
 
 def _is_remote(source: str | None) -> bool:

@@ -30,6 +30,7 @@ def client_for_meta(
     return client.with_settings(
         response_header_timeout=float(timeouts.http_response_headers or DEFAULT_RESPONSE_HEADER_TIMEOUT),
         total_timeout=float(timeouts.http_total) if timeouts.http_total else None,
+        total_timeout_name="timeouts.httpTotal",
         proxies=ProxySettings(proxy.http_proxy, proxy.https_proxy, proxy.no_proxy),
         ca_certificates=client.settings.ca_certificates + pems,
     )

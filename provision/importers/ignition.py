@@ -89,29 +89,46 @@ def _version_rules(spec: dict[str, Any], version: str) -> list[Diagnostic]:
 
 
 def _to_provision_path(path: ConfigPath) -> ConfigPath | None:
+    return ignition_path(path)
+
+
+def import_value(value: dict[str, Any], version: str) -> tuple[dict[str, Any] | None, list[tuple[Diagnostic, bool]]]:
+    """An Ignition config of a known ``version`` (as a dict) to a provision spec.
+
+    Returns (spec or None, diagnostics with "at the key" flags). Diagnostics
+    carry Ignition paths and no position: the caller places them (the
+    Butane importer maps them back to its YAML first).
+    """
+    from provision.config.schema import schema_diagnostics
+
+    found = schema_diagnostics(value, f"ignition-{version}.json")
+    if found:
+        return None, found
+    rules = _version_rules(value, version)
+    if has_errors(rules):
+        return None, [(d, False) for d in rules]
+    spec = _without_nulls(value)
+    meta = spec.pop("ignition")
+    meta["version"] = versions.NEWEST
+    spec = {"provision": meta, **spec}
+    return spec, [(d, False) for d in rules]
+
+
+def ignition_path(path: ConfigPath) -> ConfigPath:
+    """The Ignition path of a provision spec path (the ``provision`` section is Ignition's ``ignition``)."""
     if path[:1] == ("provision",):
         return ("ignition", *path[1:])
     return path
 
 
 def to_spec(document: Document) -> Imported:
-    from provision.config.schema import schema_diagnostics
-
     version, problem = _version(document)
     if problem:
         return Imported(None, [problem])
     assert version is not None
+    spec, found = import_value(document.value, version)
     positioned = []
-    for diag, at_key in schema_diagnostics(document.value, f"ignition-{version}.json"):
+    for diag, at_key in found:
         pos = document.locate_key(diag.path) if at_key else document.locate(diag.path)
         positioned.append(diag.at(document.name, pos))
-    if positioned:
-        return Imported(None, positioned)
-    rules = _version_rules(document.value, version)
-    if has_errors(rules):
-        return Imported(None, rules, _to_provision_path)
-    spec = _without_nulls(document.value)
-    meta = spec.pop("ignition")
-    meta["version"] = versions.NEWEST
-    spec = {"provision": meta, **spec}
-    return Imported(spec, rules, _to_provision_path)
+    return Imported(spec, positioned, _to_provision_path)

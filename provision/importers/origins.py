@@ -25,3 +25,18 @@ class Origins:
             if not path:
                 return None
             path = path[:-1]
+
+    def remap(self, moves: dict[ConfigPath, ConfigPath]) -> None:
+        """Entries moved within the spec (merging reorders lists): ``moves`` maps old prefixes to new ones.
+
+        All moves apply at once, to the recorded spec paths; a path under no moved prefix stays.
+        """
+        remapped: dict[ConfigPath, ConfigPath] = {}
+        for spec_path, source in self._map.items():
+            for cut in range(len(spec_path), 0, -1):
+                new = moves.get(spec_path[:cut])
+                if new is not None:
+                    spec_path = (*new, *spec_path[cut:])
+                    break
+            remapped.setdefault(spec_path, source)
+        self._map = remapped

@@ -6,8 +6,12 @@
 - :mod:`.acquire`   — ``acquire_config(settings, offline=...) -> FetchOutcome``, the entry point
 - :mod:`.registry`  — platform name -> fetch function
 - :mod:`.http_cloud` — the engine for the declarative datasources/*.json clouds
-- one module per platform that needs code: openstack, azure, vmware, qemu,
-  nocloud, metal, localfile
-- helpers: payload (base64/gzip), media (read a file from a filesystem),
-  configdrive (labelled filesystems), race, transport, ovf, systree, urls
+- :mod:`.system`    — the image's own user config and base configs (Ignition's conventions)
+- :mod:`.drives`    — platforms whose config is on a labelled drive, as a table
+- one module per platform that needs code: openstack, azure, azurestack, vmware,
+  qemu, nocloud, metal, localfile, cloudstack, hyperv, virtualbox, zvm, applehv,
+  lxd, maas, opennebula, cloudsigma, smartos, bigstep
+- helpers: payload (base64/gzip), media (read files from a filesystem),
+  configdrive (labelled filesystems), race, transport, ovf, systree, urls,
+  serial (line I/O on a serial port)
 """

@@ -11,6 +11,11 @@ Two passes, as in an initramfs that starts without network:
 - ``acquire_config(settings, offline=False)`` does everything, including the
   network.
 
+Where the config comes from, first found wins (Ignition's order): a URL or
+device on the kernel command line (``provision.config.*`` or
+``ignition.config.*``, whatever the platform); the image's own user config
+(:mod:`.system`: ``user.ign``, ``user.json``); the platform.
+
 The returned bytes are decoded (base64/gzip undone) but not parsed: hand them
 to :func:`provision.config.pipeline.parse_config`.
 """
@@ -19,11 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from provision.errors import FetchError, ProvisionError
-from provision.platforms.base import Context, Found, NeedNetwork, NoConfig
+from provision.platforms.base import Context, Found, NeedNetwork, NoConfig, Result
 from provision.platforms.detect import Detection, Evidence, detect_platform
 from provision.platforms.registry import get_platform
 from provision.platforms.settings import Settings
@@ -41,6 +46,8 @@ class FetchOutcome:
     data: bytes | None  # the config bytes when status == "config"
     source: str  # where they came from, or why there are none
     evidence: tuple[Evidence, ...] = ()
+    # The platform's meta-data, vendor-data, network-config (raw), when it has them.
+    extras: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def has_config(self) -> bool:
@@ -83,6 +90,23 @@ def write_neednet_flag(settings: Settings, reason: str) -> None:
         raise FetchError(f"cannot write {settings.neednet_flag}: {exc.strerror}") from None
 
 
+def _before_platform(ctx: Context) -> Result | None:
+    """The kernel command line's config source, else the image's user config (see above)."""
+    from provision.platforms import metal
+    from provision.platforms.payload import decode_payload
+    from provision.platforms.system import user_config
+
+    kernel = ctx.settings.kernel
+    if ctx.settings.config_file is not None:
+        return None  # --config FILE: development use, named explicitly
+    if kernel.config_url or kernel.config_device:
+        return metal.fetch(ctx)
+    found = user_config(ctx.settings)
+    if found is None:
+        return None
+    return Found(decode_payload(found.data, None, found.source), found.source)
+
+
 def acquire_config(
     settings: Settings, *, offline: bool = False, scrub: bool = False,
     context: Context | None = None,
@@ -94,13 +118,24 @@ def acquire_config(
     """
     name, detection = choose_platform(settings)
     fetch = get_platform(name)
+    from provision.fetch import cloudauth
+
+    # s3:// and gs:// config URLs (and what they reference) use the instance's credentials.
+    cloudauth.activate(name, settings.metadata_url)
     ctx = context or Context(settings=settings)
     ctx.offline, ctx.scrub = offline, scrub
     log.info("platform %s (%s pass)", name, "offline" if offline else "online")
-    result = fetch(ctx)
+    try:
+        result = _before_platform(ctx) or fetch(ctx)
+    except FetchError as exc:
+        if "time limit" not in str(exc) and "appeared within" not in str(exc):
+            raise
+        raise FetchError(f"{exc} [the config fetch waits {settings.fetch_wait_text}: "
+                         "raise it with provision.fetch.wait=SECONDS or =infinity]") from None
     if isinstance(result, Found):
         log.info("config from %s (%d bytes)", result.source, len(result.data))
-        return FetchOutcome(name, "config", result.data, result.source, detection.evidence)
+        return FetchOutcome(name, "config", result.data, result.source, detection.evidence,
+                            result.extras)
     if isinstance(result, NeedNetwork):
         write_neednet_flag(settings, result.reason)
         return FetchOutcome(name, "need-network", None, result.reason, detection.evidence)

@@ -8,7 +8,7 @@ again with the network up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,10 +21,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Found:
-    """The platform gave us config bytes (already decoded)."""
+    """The platform gave us config bytes (already decoded).
+
+    ``extras``: what else the platform handed over next to the user data,
+    raw, by cloud-init's names (``meta-data``, ``vendor-data``,
+    ``network-config``); kept in the run directory for whoever renders them.
+    """
 
     data: bytes
     source: str  # human-readable origin, never containing the data
+    extras: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,15 @@ Result = Found | NoConfig | NeedNetwork
 def default_client(settings: Settings) -> HttpClient:
     """The HTTP client for metadata and config URLs: our User-Agent, the fetch deadline.
 
-    No proxy: metadata services are link-local, and a config's own proxy
-    settings only apply to what the config references.
+    The deadline (provision.fetch.timeout) bounds every request and every
+    config body whole, streamed or not: a server trickling a config must not
+    outlast it. No proxy: metadata services are link-local, and a config's
+    own proxy settings only apply to what the config references.
     """
     from provision.fetch.http import HttpClient
 
-    return HttpClient(user_agent=settings.user_agent, deadline=settings.fetch_timeout)
+    return HttpClient(user_agent=settings.user_agent, deadline=settings.fetch_timeout,
+                      total_timeout=settings.fetch_timeout, total_timeout_name="provision.fetch.timeout")
 
 
 @dataclass

@@ -20,15 +20,21 @@ Settings and test seams (each also read from the environment):
                       PROVISION_RUN_DIR       where --offline leaves the flag
                       file 'neednet' (default /run/provision)
 
-Kernel command line parameters:
+Kernel command line parameters (Ignition's spellings in brackets also work):
   provision.platform=NAME          the platform; skips detection
-  provision.config.url=URL         bare metal: data, http(s), tftp, s3, gs URL
-                                   (404 is an error)
-  provision.config.device=LABEL    bare metal: filesystem label (or /dev path)
-  provision.config.path=PATH       ...and the file on it (default /provision/config)
-  provision.fetch.timeout=SECONDS  overall fetch deadline (default 120)
-  provision.firstboot              marks the first boot
-  ds=nocloud;s=URL                 NoCloud seed: URL/user-data
+                                   [ignition.platform.id=NAME]
+  provision.config.url=URL         the config from a data, http(s), tftp, s3, gs
+                                   URL, whatever the platform (404 is an error)
+                                   [ignition.config.url=URL]
+  provision.config.device=LABEL    ...or from a filesystem label (or /dev path)
+  provision.config.path=PATH       and the file on it (default /provision/config)
+                                   [ignition.config.device= + ignition.config.path=]
+  provision.fetch.wait=SECONDS     how long fetching keeps trying (default 120;
+                                   'infinity': until the config arrives);
+                                   provision.fetch.timeout= is the older name
+  provision.firstboot              marks the first boot [ignition.firstboot]
+  ds=nocloud;s=SEED;i=ID;h=HOST    NoCloud seed: SEED/user-data, meta-data, ...
+  cloud-config-url=URL             MAAS: where the datasource credentials are
 """
 
 

@@ -20,22 +20,26 @@ POLL_INTERVAL = 0.2
 
 
 def wait_for_label(
-    settings: Settings, labels: Sequence[str], seconds: float, stop: threading.Event | None = None
+    settings: Settings, labels: Sequence[str], seconds: float | None,
+    stop: threading.Event | None = None,
 ) -> tuple[str, str] | None:
-    """(label, device) once one of ``labels`` appears, or None after ``seconds`` or ``stop``."""
+    """(label, device) once one of ``labels`` appears, or None after ``seconds`` (None: no
+    limit) or ``stop``."""
     stop = stop or threading.Event()
-    deadline = time.monotonic() + seconds
+    deadline = None if seconds is None else time.monotonic() + seconds
     while True:
         hit = find_labelled_device(settings, labels)
-        if hit or time.monotonic() >= deadline:
+        if hit or (deadline is not None and time.monotonic() >= deadline):
             return hit
-        if stop.wait(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic()))):
+        pause = POLL_INTERVAL if deadline is None else min(
+            POLL_INTERVAL, max(0.0, deadline - time.monotonic()))
+        if stop.wait(pause):
             return None
 
 
 def read_labelled(
     settings: Settings, labels: Sequence[str], path: str, what: str,
-    wait: float = 0.0, stop: threading.Event | None = None,
+    wait: float | None = 0.0, stop: threading.Event | None = None,
 ) -> Result | None:
     """``path`` from the first filesystem with one of ``labels``.
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.platforms.settings import Settings
-from provision.platforms.systree import find_labelled_device, machine_facts
+from provision.platforms.systree import labelled_devices, machine_facts
 
 EXPLICIT = 100  # provision.platform= or --platform
 CMDLINE_SOURCE = 90  # provision.config.url=, provision.config.device=, ds=nocloud
@@ -28,6 +28,8 @@ LABEL = 50
 HYPERVISOR_DMI = 10  # a plain QEMU/KVM VM says little about where the config is
 
 FW_CFG_NAME = "opt/org.provision/config"
+IGNITION_FW_CFG_NAME = "opt/com.coreos/config"  # Ignition's key: existing VM definitions work
+FW_CFG_NAMES = (FW_CFG_NAME, IGNITION_FW_CFG_NAME)  # ours first
 FW_CFG_ROOT = "/sys/firmware/qemu_fw_cfg"
 
 CONFIG_DRIVE_LABELS = ("config-2", "CONFIG-2")
@@ -40,6 +42,19 @@ VMWARE_RULES: Mapping[str, list[dict[str, str]]] = {
         {"field": "sys_vendor", "equals": "VMware, Inc."},
     ],
 }
+# Platforms with code of their own that name themselves in DMI. Nutanix's string is
+# from public descriptions and unconfirmed on real machines.
+NAMED_HYPERVISOR_RULES: Mapping[str, list[dict[str, str]]] = {
+    "kubevirt": [{"field": "sys_vendor", "equals": "KubeVirt"}],
+    "cloudsigma": [{"field": "product_name", "contains": "CloudSigma"}],
+    "smartos": [{"field": "product_name", "prefix": "SmartDC"}],
+    "virtualbox": [{"field": "product_name", "equals": "VirtualBox"}],
+    "nutanix": [{"field": "sys_vendor", "equals": "Nutanix"}],
+}
+# Labelled filesystems other than config drives and cidata.
+OTHER_LABELS = (("opennebula", ("CONTEXT",)), ("rbxcloud", ("CLOUDMD", "cloudmd")))
+# Local sockets a platform's metadata service listens on.
+SOCKETS = (("lxd", "/dev/lxd/sock"), ("smartos", "/native/.zonecontrol/metadata.sock"))
 QEMU_RULES: Mapping[str, list[dict[str, str]]] = {
     "qemu": [
         {"field": "sys_vendor", "equals": "QEMU"},
@@ -125,27 +140,36 @@ def _cmdline_evidence(settings: Settings) -> list[Evidence]:
         found.append(Evidence(settings.platform, where, f"platform {settings.platform!r}",
                               EXPLICIT))
     if kernel.config_url:
-        found.append(Evidence("metal", "kernel command line", "provision.config.url=...",
+        found.append(Evidence("metal", "kernel command line", "config URL (*.config.url=...)",
                               CMDLINE_SOURCE))
     if kernel.config_device:
         found.append(Evidence("metal", "kernel command line",
-                              f"provision.config.device={kernel.config_device}", CMDLINE_SOURCE))
-    if kernel.nocloud_seed:
-        found.append(Evidence("nocloud", "kernel command line", "ds=nocloud;s=...",
+                              f"config device {kernel.config_device}", CMDLINE_SOURCE))
+    if kernel.cloud_config_url:
+        found.append(Evidence("maas", "kernel command line", "cloud-config-url=...",
+                              CMDLINE_SOURCE))
+    if kernel.nocloud_named:  # with a seed, or just "look for cidata" (cloud-init's meaning)
+        found.append(Evidence("nocloud", "kernel command line",
+                              "ds=nocloud;s=..." if kernel.nocloud_seed else "ds=nocloud",
                               CMDLINE_SOURCE))
     return found
 
 
 def _local_evidence(settings: Settings) -> list[Evidence]:
     found = []
-    fw_cfg_entry = settings.host_path(f"{FW_CFG_ROOT}/by_name/{FW_CFG_NAME}")
-    if fw_cfg_entry.is_dir():
-        found.append(Evidence("qemu", f"{FW_CFG_ROOT}/by_name/{FW_CFG_NAME}", "present", FW_CFG))
-    for platform, labels in (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS)):
-        hit = find_labelled_device(settings, labels)
-        if hit:
-            label, device = hit
-            found.append(Evidence(platform, f"filesystem label {label!r}", device, LABEL))
+    for name in FW_CFG_NAMES:
+        if settings.host_path(f"{FW_CFG_ROOT}/by_name/{name}").is_dir():
+            found.append(Evidence("qemu", f"{FW_CFG_ROOT}/by_name/{name}", "present", FW_CFG))
+            break
+    for platform, path in SOCKETS:
+        if settings.host_path(path).is_socket():
+            found.append(Evidence(platform, path, "a socket", FW_CFG))
+    labelled = (("openstack", CONFIG_DRIVE_LABELS), ("nocloud", CIDATA_LABELS), *OTHER_LABELS)
+    devices = labelled_devices(settings, [label for _, labels in labelled for label in labels])
+    for platform, labels in labelled:
+        label = next((label for label in labels if label in devices), None)
+        if label is not None:
+            found.append(Evidence(platform, f"filesystem label {label!r}", devices[label], LABEL))
     return found
 
 
@@ -162,6 +186,7 @@ def detect_platform(settings: Settings) -> Detection:
         *_local_evidence(settings),
         *_dmi_evidence(http_cloud_rules(), facts, CLOUD_DMI),
         *_dmi_evidence(VMWARE_RULES, facts, CLOUD_DMI),
+        *_dmi_evidence(NAMED_HYPERVISOR_RULES, facts, CLOUD_DMI),
         *_dmi_evidence(QEMU_RULES, facts, HYPERVISOR_DMI),
     ]
     evidence.sort(key=lambda e: -e.strength)  # stable: ties keep discovery order

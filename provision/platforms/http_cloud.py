@@ -18,6 +18,11 @@ and ``user_data`` optional):
 ``no_data_statuses``   statuses meaning "this machine has no user data"
 ``retry_statuses``     statuses retried with backoff besides 5xx
 ``privileged_source_port``  the service only answers source ports below 1024
+``user_data_field``    the user data path answers a JSON object and this key holds
+                       the user data (absent or null: none); the whole object is
+                       kept as ``meta-data``
+``extras``             ``{name: path}`` fetched after the user data and kept raw
+                       (``meta-data``, ``vendor-data``, ``network-config``); 404: absent
 ``detect``             DMI rules, see provision.platforms.detect
 """
 
@@ -62,13 +67,15 @@ class CloudEntry:
     no_data_statuses: frozenset[int] = frozenset()
     retry_statuses: frozenset[int] = frozenset()
     privileged_source_port: bool = False
+    user_data_field: str | None = None
+    extras: Mapping[str, str] = field(default_factory=dict)
     detect: tuple[Mapping[str, str], ...] = ()
 
 
 _KNOWN_KEYS = {
     "name", "title", "base_urls", "user_data", "headers", "response_headers", "token",
     "refresh_statuses", "encoding", "encoding_path", "no_data_statuses", "retry_statuses",
-    "privileged_source_port", "detect",
+    "privileged_source_port", "user_data_field", "extras", "detect",
 }
 
 
@@ -98,6 +105,8 @@ def parse_entry(raw: Mapping[str, Any]) -> CloudEntry:
         no_data_statuses=frozenset(raw.get("no_data_statuses", ())),
         retry_statuses=frozenset(raw.get("retry_statuses", ())),
         privileged_source_port=bool(raw.get("privileged_source_port", False)),
+        user_data_field=raw.get("user_data_field"),
+        extras=dict(raw.get("extras", {})),
         detect=tuple(raw.get("detect", ())),
     )
 
@@ -172,7 +181,10 @@ class _Session:
         if reply.status not in (200, 204):
             raise Answered(f"{self.entry.name}: {url} answered HTTP {reply.status}"
                            f"{_disabled_hint(reply.status)}")
-        if not reply.body.strip():
+        body, extras = reply.body, self._extras()
+        if self.entry.user_data_field:
+            body, extras["meta-data"] = self._field(reply.body, url), reply.body
+        if not body.strip():
             return NoConfig(f"{self.entry.name}: user data is empty ({url})")
         encoding = self.entry.encoding
         if self.entry.encoding_path:
@@ -182,7 +194,30 @@ class _Session:
             elif answer.status != 404:
                 shown = _shown(self.base + self.entry.encoding_path)
                 raise Answered(f"{self.entry.name}: {shown} answered HTTP {answer.status}")
-        return Found(decode_payload(reply.body, encoding, f"{self.entry.name} user data"), url)
+        return Found(decode_payload(body, encoding, f"{self.entry.name} user data"), url, extras)
+
+    def _field(self, body: bytes, url: str) -> bytes:
+        import json
+
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise Answered(f"{self.entry.name}: {url} did not answer JSON") from None
+        value = document.get(self.entry.user_data_field) if isinstance(document, dict) else None
+        if value is None:
+            return b""
+        return value.encode() if isinstance(value, str) else json.dumps(value).encode()
+
+    def _extras(self) -> dict[str, bytes]:
+        kept = {}
+        for name, path in self.entry.extras.items():
+            answer = self.get(path)
+            if answer.status == 200:
+                kept[name] = answer.body
+            elif answer.status not in (204, 404):
+                raise Answered(f"{self.entry.name}: {_shown(self.base + path)} answered "
+                               f"HTTP {answer.status}")
+        return kept
 
 
 def _shown(url: str) -> str:

@@ -11,8 +11,11 @@ def fetch(ctx: Context) -> Result:
     path = ctx.settings.config_file
     if path is None:
         raise UsageError("platform 'file' needs a config file (--config FILE)")
+    from provision.source.loader import MAX_CONFIG_BYTES, read_regular_file
+
     try:
-        data = path.read_bytes()
+        # One byte past the cap: parsing then says the config is too large.
+        data = read_regular_file(str(path), MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise FetchError(f"config file {path} does not exist") from None
     except OSError as exc:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from provision.errors import CommandError, FetchError
+from provision.platforms.localread import read_platform_file
 from provision.run import have_tool, run
 
 log = logging.getLogger(__name__)
@@ -34,17 +35,32 @@ def read_from_filesystem(device: str, path: str) -> bytes | None:
     raise FetchError(f"cannot mount {device} (filesystem {fstype or 'unknown'})")
 
 
+def read_files_from_filesystem(device: str, paths: list[str]) -> dict[str, bytes | None]:
+    """Several files from one filesystem (one mount); None for each file that is absent."""
+    try:
+        return _read_mounted_many(device, paths)
+    except CommandError as exc:
+        log.info("mounting %s failed (%s); reading it without the kernel", device, exc)
+    return {path: read_from_filesystem(device, path) for path in paths}
+
+
+def _read_mounted_many(device: str, paths: list[str]) -> dict[str, bytes | None]:
+    with tempfile.TemporaryDirectory(prefix="provision-media-") as mountpoint:
+        run("mount", ["-o", "ro", "-t", FS_TYPES, device, mountpoint], timeout=60)
+        try:
+            found: dict[str, bytes | None] = {}
+            for path in paths:
+                found[path] = read_platform_file(Path(mountpoint, path.lstrip("/")), device, follow_links=False)
+            return found
+        finally:
+            run("umount", [mountpoint], check=False, timeout=60)
+
+
 def _read_mounted(device: str, path: str) -> bytes | None:
     with tempfile.TemporaryDirectory(prefix="provision-media-") as mountpoint:
         run("mount", ["-o", "ro", "-t", FS_TYPES, device, mountpoint], timeout=60)
         try:
-            file = Path(mountpoint, path.lstrip("/"))
-            try:
-                return file.read_bytes()
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise FetchError(f"{device}: cannot read {path}: {exc.strerror}") from None
+            return read_platform_file(Path(mountpoint, path.lstrip("/")), device, follow_links=False)
         finally:
             run("umount", [mountpoint], check=False, timeout=60)
 
@@ -63,8 +79,8 @@ def _read_iso9660(device: str, path: str) -> bytes | None:
         out = Path(scratch, "file")
         done = run("xorriso", ["-osirrox", "on", "-indev", f"stdio:{device}",
                                "-extract", "/" + path.lstrip("/"), str(out)], check=False, timeout=60)
-        if out.is_file():
-            return out.read_bytes()
+        if out.is_file() or out.is_symlink():
+            return read_platform_file(out, device, follow_links=False)
         if "Cannot determine attributes" in done.stderr:
             return None
         raise CommandError(done.argv, done.status, done.stderr)

@@ -27,7 +27,7 @@ def _from_device(ctx: Context, device: str, path: str) -> Result:
                                wait=ctx.settings.fetch_timeout)
         if result is None:
             raise FetchError(f"metal: no filesystem labelled {device!r} appeared within "
-                             f"{ctx.settings.fetch_timeout:g} s")
+                             f"{ctx.settings.fetch_wait_text} (provision.fetch.wait=)")
         if isinstance(result, NoConfig):
             raise FetchError(f"metal: {result.reason}")
         if not isinstance(result, Found):

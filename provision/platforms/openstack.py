@@ -21,7 +21,7 @@ USER_DATA = "openstack/latest/user_data"
 
 
 def _from_drive(
-    ctx: Context, wait: float, stop: threading.Event | None = None
+    ctx: Context, wait: float | None, stop: threading.Event | None = None
 ) -> Result | None:
     result = read_labelled(ctx.settings, CONFIG_DRIVE_LABELS, USER_DATA, "config drive",
                            wait, stop)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import zlib
 
 from provision.errors import FetchError
@@ -30,6 +31,9 @@ _STEPS: dict[str, tuple[str, ...]] = {
     "gz+base64": ("base64", "gzip"),
     "gzip+b64": ("base64", "gzip"),
     "gz+b64": ("base64", "gzip"),
+    # Declared by a platform (CloudCIX, as cloud-init reads it): base64 when the
+    # whole payload is valid base64, else the bytes as they are. Never assumed.
+    "maybe-base64": ("maybe-base64",),
 }
 
 ENCODINGS = tuple(name for name in _STEPS if name)
@@ -64,6 +68,10 @@ def decode_payload(data: bytes, encoding: str | None, origin: str) -> bytes:
             f"{origin}: unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})"
         )
     for step in _STEPS[name]:
+        if step == "maybe-base64":
+            with contextlib.suppress(FetchError):
+                data = _unbase64(data, origin)
+            continue
         data = _unbase64(data, origin) if step == "base64" else gunzip(data, origin)
     if "gzip" not in _STEPS[name] and data.startswith(GZIP_MAGIC):
         data = gunzip(data, origin)

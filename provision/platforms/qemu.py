@@ -1,4 +1,5 @@
-"""QEMU: the config passed with ``-fw_cfg name=opt/org.provision/config,file=CONFIG``.
+"""QEMU: the config passed with ``-fw_cfg name=opt/org.provision/config,file=CONFIG``
+(or Ignition's ``opt/com.coreos/config``, so existing VM definitions work; ours wins).
 
 The guest sees it as /sys/firmware/qemu_fw_cfg/by_name/opt/org.provision/config/
 {size,raw} once the ``qemu_fw_cfg`` module is loaded (we load it if the
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from provision.errors import CommandError, FetchError, ProvisionError
 from provision.platforms.base import Context, Found, NoConfig, Result
-from provision.platforms.detect import FW_CFG_NAME, FW_CFG_ROOT
+from provision.platforms.detect import FW_CFG_NAMES, FW_CFG_ROOT
 from provision.platforms.payload import decode_payload
 from provision.run import run
 
@@ -32,7 +34,7 @@ def _load_module(ctx: Context) -> None:
         log.warning("qemu: cannot load qemu_fw_cfg: %s", exc)
 
 
-def read_raw(raw_path: str, size: int) -> bytes:
+def read_raw(raw_path: str, size: int, name: str) -> bytes:
     fd = os.open(raw_path, os.O_RDONLY)
     try:
         parts = []
@@ -47,17 +49,22 @@ def read_raw(raw_path: str, size: int) -> bytes:
         os.close(fd)
     data = b"".join(parts)
     if len(data) != size:
-        raise FetchError(f"qemu: fw_cfg {FW_CFG_NAME} is {size} bytes but {len(data)} were read")
+        raise FetchError(f"qemu: fw_cfg {name} is {size} bytes but {len(data)} were read")
     return data
 
 
 def fetch(ctx: Context) -> Result:
     _load_module(ctx)
-    entry = ctx.settings.host_path(f"{FW_CFG_ROOT}/by_name/{FW_CFG_NAME}")
+    for name in FW_CFG_NAMES:
+        entry = ctx.settings.host_path(f"{FW_CFG_ROOT}/by_name/{name}")
+        if (entry / "size").exists():
+            return _read_entry(entry, name)
+    return NoConfig(f"qemu: no fw_cfg entry {' or '.join(FW_CFG_NAMES)}")
+
+
+def _read_entry(entry: Path, name: str) -> Result:
     try:
         size_text = (entry / "size").read_text().strip()
-    except FileNotFoundError:
-        return NoConfig(f"qemu: no fw_cfg entry {FW_CFG_NAME}")
     except OSError as exc:
         raise FetchError(f"qemu: cannot read {entry}/size: {exc.strerror}") from None
     try:
@@ -65,13 +72,13 @@ def fetch(ctx: Context) -> Result:
     except ValueError:
         raise FetchError(f"qemu: {entry}/size holds {size_text!r}, not a number") from None
     if size > MAX_CONFIG_BYTES:
-        raise FetchError(f"qemu: fw_cfg {FW_CFG_NAME} is {size} bytes; the limit is "
+        raise FetchError(f"qemu: fw_cfg {name} is {size} bytes; the limit is "
                          f"{MAX_CONFIG_BYTES}")
     if size == 0:
-        return NoConfig(f"qemu: fw_cfg {FW_CFG_NAME} is empty")
+        return NoConfig(f"qemu: fw_cfg {name} is empty")
     try:
-        data = read_raw(str(entry / "raw"), size)
+        data = read_raw(str(entry / "raw"), size, name)
     except OSError as exc:
         raise FetchError(f"qemu: cannot read {entry}/raw: {exc.strerror}") from None
-    origin = f"qemu fw_cfg {FW_CFG_NAME}"
+    origin = f"qemu fw_cfg {name}"
     return Found(decode_payload(data, None, origin), origin)

@@ -33,8 +33,14 @@ class Settings:
     metadata_url: str | None = None
     config_file: Path | None = None
     run_dir: Path = DEFAULT_RUN_DIR
-    fetch_timeout: float = DEFAULT_FETCH_TIMEOUT
+    # Seconds the config fetch keeps trying; None: until it arrives (provision.fetch.wait=infinity).
+    fetch_timeout: float | None = DEFAULT_FETCH_TIMEOUT
     user_agent: str = f"provision/{__version__}"
+
+    @property
+    def fetch_wait_text(self) -> str:
+        """The fetch limit for messages: "120 s" or "no limit"."""
+        return "no limit" if self.fetch_timeout is None else f"{self.fetch_timeout:g} s"
 
     def host_path(self, path: str) -> Path:
         """``path`` (absolute, e.g. /sys/class/dmi/id) below the sys root."""
@@ -74,7 +80,8 @@ class Settings:
             metadata_url=metadata_url or env.get("PROVISION_METADATA_URL") or None,
             config_file=Path(config_file) if config_file else None,
             run_dir=Path(run_dir or env.get("PROVISION_RUN_DIR") or DEFAULT_RUN_DIR),
-            fetch_timeout=kernel.fetch_timeout or DEFAULT_FETCH_TIMEOUT,
+            fetch_timeout=None if kernel.fetch_unlimited
+            else kernel.fetch_timeout or DEFAULT_FETCH_TIMEOUT,
         )
 
 

@@ -100,3 +100,27 @@ def find_labelled_device(settings: Settings, labels: Iterable[str]) -> tuple[str
         if label in probed:
             return label, probed[label]
     return None
+
+
+def labelled_devices(settings: Settings, labels: Iterable[str]) -> dict[str, str]:
+    """label -> device for each of ``labels`` that names a filesystem.
+
+    Like :func:`find_labelled_device` for many labels at once: /dev/disk/by-label
+    first, then (on the real root, for the labels still missing) one ``blkid`` probe
+    for all of them, so detection probes the disks once however many labels it knows.
+    """
+    by_label = settings.host_path(BY_LABEL)
+    found: dict[str, str] = {}
+    missing = []
+    for label in labels:
+        link = by_label / udev_label_name(label)
+        if link.is_symlink():
+            found[label] = _resolve_link(settings, link)
+        elif link.exists():
+            found[label] = str(link)
+        else:
+            missing.append(label)
+    if missing and settings.sys_root == Path("/"):
+        probed = _blkid_labels()
+        found.update({label: probed[label] for label in missing if label in probed})
+    return found

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from provision.diagnostics import ConfigPath, Position
+from provision.diagnostics import ConfigPath, Position, SourceLines
 
 # Line breaks as YAML (and so PyYAML's marks) counts them.
 _YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
@@ -42,6 +42,12 @@ class Document:
 
     def locate_key(self, path: ConfigPath) -> Position | None:
         return self._locate(tuple(path), True)
+
+    def quotable_lines(self) -> SourceLines:
+        """The lines with the spans of secret values, for diagnostics to quote safely."""
+        from provision.source.secrets import quotable_lines
+
+        return quotable_lines(self)
 
     @property
     def lines(self) -> list[str]:

@@ -16,9 +16,12 @@ timestamps kept as strings, one document).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
+import stat
 import sys
 from typing import Any
 
@@ -55,33 +58,71 @@ _START = Position(1, 1)
 
 
 def read_config_file(path: str) -> bytes:
-    """The bytes of a config file; ``-`` reads stdin. Reads at most one byte past the limit."""
+    """The bytes of a config file; ``-`` reads stdin. Reads at most one byte past the limit.
+
+    Every command that reads a config (validate, plan, apply, transpile,
+    fetch --config) reads it here, so one size cap holds for all of them.
+    """
     try:
         if path == "-":
             if sys.stdin is None:
                 raise UsageError("-: standard input is closed")
             return sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
-        with open(path, "rb") as stream:
-            return stream.read(MAX_CONFIG_BYTES + 1)
+        return read_regular_file(path, MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, not a config file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
+    except NotRegularFileError as exc:
+        raise UsageError(f"{path}: {exc}; give a config file, or pipe it to '-'") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except ValueError:  # a NUL in the path
         raise UsageError(f"{path!r}: not a valid file name") from None
 
 
-def load_document(data: bytes, name: str) -> Document:
-    """Parse a config's bytes; raises ConfigError (positioned) for anything invalid."""
+class NotRegularFileError(OSError):
+    """A FIFO, socket or device where a file was expected (reading it could hang or never end)."""
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_regular_file(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``.
+
+    Opened non-blocking so a FIFO with no writer cannot hang the open, then
+    refused unless it is a regular file: /dev/zero would never end and a
+    FIFO could stall for ever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as stream:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise NotRegularFileError(errno.EINVAL, f"is {kind}, not a regular file")
+        return stream.read(limit)
+
+
+def load_document(data: bytes, name: str, binary: bool = False) -> Document:
+    """Parse a config's bytes; raises ConfigError (positioned) for anything invalid.
+
+    ``binary``: YAML's ``!!binary`` is read as bytes (for cloud-config, whose
+    write_files content may be given so); otherwise it is refused like any
+    non-core tag.
+    """
     text = _decode(data, name)
     if not text.strip():
         raise located(name, _START, "config is empty", _EMPTY_HINT)
     if text.lstrip()[0] not in "{[":
-        return _load_yaml(text, name)
+        return _load_yaml(text, name, binary)
     try:
         return _load_json(text, name)
     except _JsonSyntaxError as exc:
@@ -91,7 +132,7 @@ def load_document(data: bytes, name: str) -> Document:
         from provision.source.yaml_loader import YamlSyntaxError
 
         try:
-            return _load_yaml(text, name)
+            return _load_yaml(text, name, binary)
         except YamlSyntaxError:  # neither JSON nor YAML: the JSON error says more
             raise exc from None
 
@@ -291,10 +332,10 @@ def _backslashes_before(text: str, index: int) -> int:
 # -- YAML ----------------------------------------------------------------------
 
 
-def _load_yaml(text: str, name: str) -> Document:
+def _load_yaml(text: str, name: str, binary: bool = False) -> Document:
     from provision.source.yaml_loader import load_yaml, mark_position
 
-    loaded = load_yaml(text, name, MAX_DEPTH, MAX_ALIAS_EXPANSION)
+    loaded = load_yaml(text, name, MAX_DEPTH, MAX_ALIAS_EXPANSION, binary)
     if loaded is None:
         raise located(name, _START, "config is empty", _EMPTY_HINT)
     value, root = loaded

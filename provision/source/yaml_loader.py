@@ -13,7 +13,9 @@ the values ourselves instead of using ``yaml.compose``/``yaml.load``:
 Decisions (what users can rely on):
 - only plain data: str, int, float, bool, null, lists and mappings. Explicit
   tags other than the YAML core ones (``!!python/...``, ``!!binary``, custom
-  ``!Ref``) are rejected; timestamps (``2001-12-14``) stay strings.
+  ``!Ref``) are rejected; timestamps (``2001-12-14``) stay strings. The one
+  exception is asked for by the caller: ``binary=True`` reads ``!!binary``
+  as bytes (cloud-config's write_files content, as cloud-init reads it).
 - mapping keys must be strings. ``1: x``, ``true: x`` or ``~: x`` is an error
   with a hint to quote the key, never silently stringified (``yes`` would
   become ``"True"``).
@@ -46,6 +48,7 @@ _STR, _NULL, _BOOL, _INT, _FLOAT = (YAML_TAG + t for t in ("str", "null", "bool"
 _TIMESTAMP, _MERGE, _VALUE = (YAML_TAG + t for t in ("timestamp", "merge", "value"))
 _MAP, _SEQ = YAML_TAG + "map", YAML_TAG + "seq"
 _PLAIN_TAGS = frozenset({_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP, _VALUE})
+_BINARY = YAML_TAG + "binary"
 
 # Python's own limit for converting digits to int (sys.int_info default).
 MAX_INT_CHARS = 4300
@@ -87,29 +90,31 @@ class YamlSyntaxError(ConfigError):
     """The text is not YAML at all (as opposed to YAML we refuse, such as a duplicate key)."""
 
 
-def load_yaml(text: str, name: str, max_depth: int, alias_budget: int) -> tuple[Any, Entry] | None:
+def load_yaml(text: str, name: str, max_depth: int, alias_budget: int,
+              binary: bool = False) -> tuple[Any, Entry] | None:
     """(value, position tree) of a one-document YAML text; None if it has no content."""
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     try:
-        root = _compose(text, name, loader_class, max_depth, alias_budget)
+        root = _compose(text, name, loader_class, max_depth, alias_budget, binary)
     except YamlSyntaxError as exc:
         # libyaml 0.2.5 and later stop at flow nesting 1000 while scanning
         # ahead, before our composer sees the 65th level; the pure-Python
         # parser hands over tokens in time, so ours reports its own limit.
         if loader_class is yaml.SafeLoader or "maximum nesting depth" not in str(exc):
             raise
-        root = _compose(text, name, yaml.SafeLoader, max_depth, alias_budget)
+        root = _compose(text, name, yaml.SafeLoader, max_depth, alias_budget, binary)
     if root is None or (root.value is None and root.entry[2] is None and not _has_content(text)):
         return None
     return root.value, root.entry
 
 
-def _compose(text: str, name: str, loader_class: Any, max_depth: int, alias_budget: int) -> _Node | None:
+def _compose(text: str, name: str, loader_class: Any, max_depth: int, alias_budget: int,
+             binary: bool = False) -> _Node | None:
     import yaml
 
-    composer = _Composer(name, max_depth, alias_budget)
+    composer = _Composer(name, max_depth, alias_budget, binary)
     loader = None
     # Composing allocates many objects and no cycles: the cyclic GC would only
     # rescan them over and over (~40 % of the time on large inputs).
@@ -173,10 +178,11 @@ def _reader_error(exc: Any, text: str, name: str, c_loader: bool) -> ConfigError
 
 
 class _Composer:
-    def __init__(self, name: str, max_depth: int, alias_budget: int) -> None:
+    def __init__(self, name: str, max_depth: int, alias_budget: int, binary: bool = False) -> None:
         import yaml
 
         self.yaml = yaml
+        self.binary = binary
         self.name = name
         self.max_depth = max_depth
         self.alias_budget = alias_budget
@@ -362,9 +368,20 @@ class _Composer:
         entry: Entry = (None, mark, None)
         if tag == _MERGE:
             return _Node("<<", entry, 1, 0, is_merge_key=self.expecting_key())
+        if tag == _BINARY and self.binary:
+            return _Node(self.decode_binary(text, mark), entry, 1, 0, source=text)
         if tag not in _PLAIN_TAGS:
             raise self.fail(f"unsupported YAML tag {tag}", mark, _TAG_HINT)
         return _Node(self.convert(tag, text, mark), entry, 1, 0, source=text)
+
+    def decode_binary(self, text: str, mark: Mark) -> bytes:
+        import base64
+        import binascii
+
+        try:
+            return base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise self.fail("!!binary data is not valid base64", mark) from None
 
     def expecting_key(self) -> bool:
         top = self.stack[-1] if self.stack else None

@@ -2,8 +2,9 @@
 
 Planning reads the files the image ships, merges our settings into them and
 computes every file, link and preload to write (see :mod:`provision.containers`);
-nothing is written unless it differs. Apply fetches and verifies all preload
-tarballs first — a bad hash fails the stage before anything changes — then
+nothing is written unless it differs. The preload tarballs are staged (fetched
+and verified) with every other stage's needs before any stage changes
+anything — a bad hash fails the run before anything changes; apply then
 writes each file atomically, makes the enable links for the units (and a
 preset file so a first-boot ``preset-all`` agrees), and writes the preload
 marker last. Every write is a whole final state, so a rerun after a crash
@@ -12,10 +13,11 @@ converges. Credentials and environment files are 0600 and never shown.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO
@@ -36,7 +38,8 @@ from provision.containers.units import (
     check_references,
 )
 from provision.errors import ProvisionError, StageError
-from provision.stages.base import Action, Plan, Target, apply_item
+from provision.stages.base import Action, Plan, StageBase, Step, Target
+from provision.stages.staging import Need, Staging
 from provision.target.tree import TargetTree, copy_chunks
 from provision.target.unit_links import enable_links
 
@@ -101,13 +104,24 @@ def _preset(enabled: list[str], disabled: list[str]) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
-class ContainersStage:
+class ContainersStage(StageBase):
     name = NAME
+    phase = "files"
 
     def is_empty(self, config: Config) -> bool:
         return not _has_work(config.containers)
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def needs(self, config: Config, target: Target) -> list[Need]:
+        """The preload archives, except those already in the target, verified by their hash."""
+        try:
+            images = preload_images(config.containers)
+            with TargetTree(target.root) as tree:
+                missing = [image for image in images if not already_in_place(tree, image)]
+        except ProvisionError as exc:
+            raise StageError(NAME, "preload", str(exc)) from None
+        return [Need(image.path, f"preload {image.path}", image.resource) for image in missing]
+
+    def make_plan(self, config: Config, target: Target) -> Plan:
         section = config.containers
         try:
             with TargetTree(target.root) as tree:
@@ -172,73 +186,49 @@ class ContainersStage:
             actions.append(Action(marker, PRELOAD_MARKER, "runs the preload unit once"))
         return data, actions
 
-    def apply(self, plan: Plan, target: Target) -> None:
-        if target.dry_run:
-            return
-        data: ContainersPlan = plan.data
-        fetched = self._fetch_preloads(data)  # everything verified before anything is written
-        try:
-            with TargetTree(target.root) as tree:
-                for path, mode in data.directories:
-                    apply_item(NAME, path, partial(tree.make_directory, path, mode=mode, uid=0, gid=0))
-                for write in data.writes:
-                    if _write_kind(tree, write) != "unchanged":
-                        apply_item(NAME, write.path, partial(
-                            tree.write_file, write.path, [write.data], mode=write.mode,
-                            uid=write.uid, gid=write.gid))
-                for image in data.preloads:
-                    apply_item(NAME, image.path, partial(self._write_image, tree, image, fetched[image.path]))
-                for path, link_target in data.links.items():
-                    if _link_kind(tree, path, link_target) != "unchanged":
-                        apply_item(NAME, path, partial(tree.symlink, path, link_target, uid=0, gid=0))
-                for path in data.unlinks:
-                    apply_item(NAME, path, partial(tree.remove, path))
-                if data.preloads or (data.preload_unit and tree.state(PRELOAD_MARKER) is None):
-                    apply_item(NAME, PRELOAD_MARKER, partial(
-                        tree.write_file, PRELOAD_MARKER, [b""], mode=0o600, uid=0, gid=0))
-        finally:
-            for handle in fetched.values():
-                handle.close()
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[Iterator[Step]]:
+        with TargetTree(target.root) as tree:
+            yield self._steps(tree, plan.data, staged)
+
+    def _steps(self, tree: TargetTree, data: ContainersPlan, staged: Staging) -> Iterator[Step]:
+        for path, mode in data.directories:
+            yield Step(path, partial(tree.make_directory, path, mode=mode, uid=0, gid=0))
+        for write in data.writes:
+            if _write_kind(tree, write) != "unchanged":
+                yield Step(write.path, partial(tree.write_file, write.path, [write.data], mode=write.mode,
+                                               uid=write.uid, gid=write.gid))
+        for image in data.preloads:
+            yield Step(image.path, partial(self._write_image, tree, image, staged))
+        for path, link_target in data.links.items():
+            if _link_kind(tree, path, link_target) != "unchanged":
+                yield Step(path, partial(tree.symlink, path, link_target, uid=0, gid=0))
+        for path in data.unlinks:
+            yield Step(path, partial(tree.remove, path))
+        if data.preloads or (data.preload_unit and tree.state(PRELOAD_MARKER) is None):
+            yield Step(PRELOAD_MARKER, partial(tree.write_file, PRELOAD_MARKER, [b""], mode=0o600, uid=0, gid=0))
 
     @staticmethod
-    def _fetch_preloads(data: ContainersPlan) -> dict[str, IO[bytes]]:
-        if not data.preloads:
-            return {}
-        from provision.apply.contents import Fetcher
-
-        fetcher = Fetcher(data.config)
-        fetched: dict[str, IO[bytes]] = {}
-        try:
-            for image in data.preloads:
-                try:
-                    fetched[image.path] = fetcher.fetch(image.resource)
-                except ProvisionError as exc:
-                    raise StageError(NAME, f"preload {image.path}", str(exc)) from None
-        except BaseException:
-            for handle in fetched.values():
-                handle.close()
-            raise
-        finally:
-            fetcher.close()
-        return fetched
-
-    @staticmethod
-    def _write_image(tree: TargetTree, image: PreloadImage, handle: IO[bytes]) -> None:
+    def _write_image(tree: TargetTree, image: PreloadImage, staged: Staging) -> None:
+        if (NAME, image.path) not in staged:  # in place when the needs were staged
+            if already_in_place(tree, image):
+                return
+            raise StageError(NAME, image.path, "the archive in the target changed after the fetch; apply again")
         current = tree.open_read(image.path)
         if current is not None:
-            with current:
-                have = hashlib.sha256()
-                for chunk in copy_chunks(current):  # type: ignore[arg-type]
-                    have.update(chunk)
-            want = hashlib.sha256()
-            for chunk in copy_chunks(handle):  # type: ignore[arg-type]
-                want.update(chunk)
-            handle.seek(0)
-            if have.digest() == want.digest():
-                return
+            with current, staged.open(NAME, image.path) as handle:
+                if _digest(current) == _digest(handle):
+                    return
         tree.make_directory(PRELOAD_DIR, mode=0o700, uid=0, gid=0)
-        tree.write_file(image.path, copy_chunks(handle), mode=0o600, uid=0, gid=0)  # type: ignore[arg-type]
+        with staged.open(NAME, image.path) as handle:
+            tree.write_file(image.path, copy_chunks(handle), mode=0o600, uid=0, gid=0)
 
+
+def _digest(handle: IO[bytes]) -> bytes:
+    hasher = hashlib.sha256()
+    for chunk in copy_chunks(handle):
+        hasher.update(chunk)
+    return hasher.digest()
 
 
 STAGE = ContainersStage()

@@ -11,17 +11,32 @@ and btrfs subvolumes in that order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from provision.config import model
-from provision.disks import devices, filesystems, inuse, kernel, layout, luks, raid, references
+from provision.disks import (
+    clevis,
+    devices,
+    filesystems,
+    inuse,
+    kernel,
+    layout,
+    luks,
+    raid,
+    references,
+)
 from provision.disks.layout import LayoutPlan
 from provision.disks.probe import probe
 from provision.errors import ProvisionError
-from provision.run import run
-from provision.stages.base import Action, Plan, Target
+from provision.run import have_tool, run
+from provision.stages.base import Action, Plan, StageBase, Step, Target, just
+from provision.stages.staging import Need, Staging
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +73,30 @@ class DisksPlan:
     volumes: list[model.Luks]
     filesystems: list[FilesystemWork]
     refs: references.References
-    config: model.Config
 
 
-class DisksStage:
+class DisksStage(StageBase):
     name = "disks"
+    phase = "disks"
 
     def is_empty(self, config: model.Config) -> bool:
         s = config.storage
         return not (s.disks or s.raid or s.luks or s.filesystems)
 
+    def needs(self, config: model.Config, target: Target) -> list[Need]:
+        """LUKS key files and Tang advertisements: fetched before any disk is touched."""
+        needs = [Need(_key_need(v), f"LUKS volume {v.name} key file", v.key_file)
+                 for v in config.storage.luks if v.key_file is not None and v.key_file.source is not None]
+        for volume in config.storage.luks:
+            for server in _tang_to_fetch(volume):
+                needs.append(Need(_tang_need(volume, server.url),
+                                  f"LUKS volume {volume.name} Tang server {server.url}",
+                                  model.Resource(source=clevis.advertisement_url(server.url))))
+        return needs
+
     # ---- planning -------------------------------------------------------
 
-    def plan(self, config: model.Config, target: Target) -> Plan:
+    def make_plan(self, config: model.Config, target: Target) -> Plan:
         storage = config.storage
         refs = references.References()
         actions: list[Action] = []
@@ -90,11 +116,15 @@ class DisksStage:
                 Action("unchanged" if exists else "create", raid.array_path(array.name),
                        "already assembled" if exists else detail)
             )
+        if any(clevis.is_present(v.clevis) for v in storage.luks):
+            for tool in ("clevis", "jose"):
+                if not have_tool(tool):
+                    raise ProvisionError(f"the config binds LUKS volumes with clevis but {tool!r} is not installed")
         for volume in storage.luks:
             refs.add_luks(volume.name)
             actions.append(self._plan_luks(volume, refs))
         fs_work = [self._plan_filesystem(fs, refs, actions) for fs in storage.filesystems]
-        data = DisksPlan(disks, list(storage.raid), list(storage.luks), fs_work, refs, config)
+        data = DisksPlan(disks, list(storage.raid), list(storage.luks), fs_work, refs)
         return Plan(self.name, actions, data)
 
     def _plan_disk(
@@ -140,6 +170,13 @@ class DisksStage:
         return DiskWork(disk.device, device, plan)
 
     def _plan_luks(self, volume: model.Luks, refs: references.References) -> Action:
+        bound = clevis.binding(volume.clevis)
+        action = self._plan_luks_device(volume, refs)
+        if bound is None:
+            return action
+        return Action(action.kind, action.item, f"{action.detail}, bound with clevis ({bound.describe()})")
+
+    def _plan_luks_device(self, volume: model.Luks, refs: references.References) -> Action:
         planned = refs.lookup(volume.device)
         if planned is not None and planned.changed:
             return Action("create", luks.mapper_path(volume.name), f"LUKS2 on {volume.device}")
@@ -180,18 +217,18 @@ class DisksStage:
 
     # ---- applying -------------------------------------------------------
 
-    def apply(self, plan: Plan, target: Target) -> None:
-        if target.dry_run:
-            return
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> contextlib.AbstractContextManager[Iterable[Step]]:
         data: DisksPlan = plan.data
-        for disk in data.disks:
-            self._apply_disk(disk)
-        for array in data.raids:
-            self._apply_raid(array, data)
-        for volume in data.volumes:
-            self._apply_luks(volume, data)
-        for work in data.filesystems:
-            self._apply_filesystem(work, data)
+        # Every Tang advertisement is checked against its thumbprint before the
+        # first step: a wrong one fails closed, with nothing written.
+        adverts = {v.name: self._verified_advertisements(v, staged) for v in data.volumes}
+        steps = [Step(d.config_device, partial(self._apply_disk, d)) for d in data.disks]
+        steps += [Step(raid.array_path(a.name), partial(self._apply_raid, a, data)) for a in data.raids]
+        steps += [Step(luks.mapper_path(v.name), partial(self._apply_luks, v, data, staged, adverts[v.name]))
+                  for v in data.volumes]
+        steps += [Step(f"{w.spec.format or 'none'} on {w.spec.device}", partial(self._apply_filesystem, w, data))
+                  for w in data.filesystems]
+        return just(steps)
 
     def _apply_disk(self, work: DiskWork) -> None:
         from provision.disks import partition_table, waiting
@@ -245,21 +282,30 @@ class DisksStage:
         run("mdadm", raid.create_args(array, members))
         waiting.wait_for_block_device(path)
 
-    def _apply_luks(self, volume: model.Luks, data: DisksPlan) -> None:
+    def _verified_advertisements(self, volume: model.Luks, staged: Staging) -> dict[str, Any]:
+        from provision.errors import StageError
+
+        verified = {}
+        for server in _tang_to_fetch(volume):
+            with staged.open(self.name, _tang_need(volume, server.url)) as handle:
+                data = handle.read()
+            try:
+                verified[server.url] = clevis.verify_advertisement(server.url, server.thumbprint, data)
+            except ProvisionError as exc:
+                raise StageError(self.name, luks.mapper_path(volume.name), str(exc)) from None
+        return verified
+
+    def _apply_luks(self, volume: model.Luks, data: DisksPlan, staged: Staging, adverts: dict[str, Any]) -> None:
         from provision.disks import waiting
 
         device = self._resolve(volume.device, data)
         decision = luks.decide(volume, probe(device))
         if decision.kind != "reuse":
             inuse.refuse_if_busy(device, "encrypt")
-        from provision.apply.contents import Fetcher
-
-        fetcher = Fetcher(data.config)
-        try:
-            key_path = luks.format_volume(volume, device, decision, fetcher.fetch)
-        finally:
-            fetcher.close()
-        waiting.wait_for_block_device(luks.open_volume(volume, device, key_path))
+        key_path = luks.format_volume(volume, device, decision, lambda _: staged.open(self.name, _key_need(volume)))
+        mapped = luks.open_volume(volume, device, key_path)
+        luks.bind_volume(volume, device, key_path, adverts)
+        waiting.wait_for_block_device(mapped)
 
     def _apply_filesystem(self, work: FilesystemWork, data: DisksPlan) -> None:
         from provision.disks import subvolumes
@@ -276,6 +322,20 @@ class DisksStage:
             subvolumes.create_subvolumes(device, fs.subvolumes)
         if action.kind in ("create", "wipe-create"):
             _link_filesystem(device)
+
+
+def _key_need(volume: model.Luks) -> str:
+    return f"luks {volume.name}"
+
+
+def _tang_need(volume: model.Luks, url: str) -> str:
+    return f"tang {volume.name} {url}"
+
+
+def _tang_to_fetch(volume: model.Luks) -> tuple[clevis.TangServer, ...]:
+    """The volume's Tang servers whose advertisement the config does not carry."""
+    bound = clevis.binding(volume.clevis)
+    return tuple(t for t in bound.tang if t.advertisement is None) if bound is not None else ()
 
 
 def _kernel_matches(disk_name: str, geometry: dict[int, tuple[int, int]]) -> bool:

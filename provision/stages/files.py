@@ -10,31 +10,34 @@
 - owners by name resolve against the TARGET's passwd and group, after the
   users stage ran, so users the same config creates are found;
 - parents are created as needed (0755 root:root);
-- all contents are fetched before the first write, so a failed fetch writes
-  nothing; each item is written atomically as its computed final state.
+- all contents are fetched (staged) before the first write of ANY stage, so
+  a failed fetch changes nothing; each item is written atomically as its
+  computed final state.
 
 Entries are applied shallowest path first (directories, files, symlinks),
 hard links last, as Ignition does. The pre-image of every path is recorded
-before the first change (see :mod:`provision.apply.journal`) so a killed run
+before the first change (see :mod:`provision.stages.journal`) so a killed run
 converges on rerun without doubling appends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import IO, Any
+from functools import partial
+from typing import Any
 
-from provision.apply import crashpoint
-from provision.apply.contents import Fetcher
-from provision.apply.journal import StageJournal, config_digest
 from provision.config.model import Config, Directory, File, Link, NodeOwner, Resource
 from provision.errors import ProvisionError, StageError
-from provision.stages.base import Action, Plan, Target
+from provision.stages import crashpoint
+from provision.stages.base import Action, Plan, StageBase, Step, Target
+from provision.stages.journal import StageJournal, config_digest
+from provision.stages.staging import Need, Staging
 from provision.target.accounts import OwnerLookup
-from provision.target.tree import NodeState, TargetTree, copy_chunks, split_path
+from provision.target.tree import NodeState, TargetMissingError, TargetTree, copy_chunks, split_path
 
 log = logging.getLogger(__name__)
 
@@ -212,17 +215,27 @@ class FilesPlan:
     preimage: dict[str, Any]  # path -> recorded state, for the journal
     resumed: bool  # planned from a recorded pre-image
     digest: str
-    config: Config  # for the fetch settings (timeouts, proxy, CAs)
 
 
-class FilesStage:
+class FilesStage(StageBase):
     name = NAME
+    phase = "files"
 
     def is_empty(self, config: Config) -> bool:
         s = config.storage
         return not (s.files or s.directories or s.links)
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def needs(self, config: Config, target: Target) -> list[Need]:
+        """Every file's contents and appends (whether or not the plan keeps the file)."""
+        needs = []
+        for entry in config.storage.files:
+            path = canonical(entry.path)
+            if entry.contents is not None:
+                needs.append(Need(_contents_key(path), path, entry.contents))
+            needs += [Need(_append_key(path, i), path, r) for i, r in enumerate(entry.append)]
+        return needs
+
+    def make_plan(self, config: Config, target: Target) -> Plan:
         digest = config_digest(config)
         with TargetTree(target.root) as tree:
             recorded = StageJournal(tree, NAME, digest).load()
@@ -237,46 +250,32 @@ class FilesStage:
                     items.append(planner.link(entry))
             _check_owner_names(config, tree, items)
             _check_hard_link_targets(planner, items)
+            _check_same_node_through_links(tree, items)
         preimage = recorded if recorded is not None else planner.states
         actions = [Action(i.action, i.path, i.kind) for i in items]
-        return Plan(NAME, actions, FilesPlan(items, preimage, recorded is not None, digest, config))
+        return Plan(NAME, actions, FilesPlan(items, preimage, recorded is not None, digest))
 
-    def apply(self, plan: Plan, target: Target) -> None:
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[list[Step]]:
         data: FilesPlan = plan.data
-        fetcher = Fetcher(data.config)
-        try:
-            fetched = _fetch_all(data.items, fetcher)
-        finally:
-            fetcher.close()
-        try:
-            with TargetTree(target.root) as tree:
-                journal = StageJournal(tree, NAME, data.digest)
-                if not data.resumed:
-                    journal.record(data.preimage, _append_preimages(tree, data.items))
-                owners = OwnerLookup(tree)
-                tree.on_commit = crashpoint.item_done
-                with tree.deferred():
-                    self._apply_items(tree, journal, owners, data.items, fetched)
-        finally:
-            for handles in fetched.values():
-                for handle in handles:
-                    handle.close()
+        with TargetTree(target.root) as tree:
+            journal = StageJournal(tree, NAME, data.digest)
+            if not data.resumed:
+                journal.record(data.preimage, _append_preimages(tree, data.items))
+            owners = OwnerLookup(tree)
+            # Deferred writes commit later: each commit is a crash point too.
+            tree.on_commit = crashpoint.item_done
+            with tree.deferred():
+                yield [Step(item.path, partial(_apply_item, tree, journal, owners, item, staged))
+                       for item in data.items]
 
-    @staticmethod
-    def _apply_items(
-        tree: TargetTree, journal: StageJournal, owners: OwnerLookup, items: list[Item],
-        fetched: dict[str, list[IO[bytes]]],
-    ) -> None:
-        for item in items:
-            try:
-                _apply_item(tree, journal, owners, item, fetched)
-            except ProvisionError as exc:
-                if isinstance(exc, StageError):
-                    raise
-                raise StageError(NAME, item.path, str(exc)) from exc
-            except OSError as exc:
-                raise StageError(NAME, item.path, exc.strerror or str(exc)) from exc
-            crashpoint.item_done()
+
+def _contents_key(path: str) -> str:
+    return f"{path}#contents"
+
+
+def _append_key(path: str, index: int) -> str:
+    return f"{path}#append{index}"
 
 
 def _check_owner_names(config: Config, tree: TargetTree, items: list[Item]) -> None:
@@ -293,6 +292,35 @@ def _check_owner_names(config: Config, tree: TargetTree, items: list[Item]) -> N
             raise StageError(NAME, item.path, f"group {group!r} does not exist in the target")
 
 
+def _check_same_node_through_links(tree: TargetTree, items: list[Item]) -> None:
+    """Two entries that reach one node through a symlink already in the target: fail before writing.
+
+    (Links the config itself declares are refused earlier, by validate.)
+    Ignition finds this only when the second write collides.
+    """
+    seen: dict[str, str] = {}
+    for item in items:
+        resolved = _resolved(tree, item.path)
+        other = seen.setdefault(resolved, item.path)
+        if other != item.path:
+            raise StageError(NAME, item.path, f"is the same node as {other} on the target ({resolved}), "
+                             "reached through a symlink already there")
+
+
+def _resolved(tree: TargetTree, path: str) -> str:
+    """``path`` with the symlinks among its existing parents followed (inside the root)."""
+    parts = split_path(path)
+    for cut in range(len(parts), 0, -1):  # the deepest part that exists decides
+        try:
+            head = tree.resolve("/" + "/".join(parts[:cut]), follow_last=cut < len(parts))
+        except TargetMissingError:
+            continue
+        except ProvisionError as exc:
+            raise StageError(NAME, path, str(exc)) from exc
+        return canonical("/".join([head, *parts[cut:]]))
+    return canonical(path)
+
+
 def _check_hard_link_targets(planner: _Planner, items: list[Item]) -> None:
     """A hard link's target must exist or be made earlier in this stage: fail before writing."""
     made: set[str] = set()
@@ -303,28 +331,6 @@ def _check_hard_link_targets(planner: _Planner, items: list[Item]) -> None:
             if target not in made and planner.state(target) is None:
                 raise StageError(NAME, item.path, f"hard link target {target} does not exist in the target")
         made.add(item.path)
-
-
-def _fetch_all(items: list[Item], fetcher: Fetcher) -> dict[str, list[IO[bytes]]]:
-    """Every resource the stage writes, fetched and verified before anything changes."""
-    fetched: dict[str, list[IO[bytes]]] = {}
-    try:
-        for item in items:
-            if item.kind != "file" or item.base == "keep":
-                continue
-            resources = ([item.contents] if item.base == "new" and item.contents else []) + list(item.append)
-            handles = fetched.setdefault(item.path, [])
-            for resource in resources:
-                try:
-                    handles.append(fetcher.fetch(resource))
-                except ProvisionError as exc:
-                    raise StageError(NAME, item.path, str(exc)) from exc
-    except BaseException:
-        for handles in fetched.values():
-            for handle in handles:
-                handle.close()
-        raise
-    return fetched
 
 
 def _append_preimages(tree: TargetTree, items: list[Item]) -> dict[str, bytes]:
@@ -348,19 +354,18 @@ def _resolve(owner: NodeOwner, lookup: dict[str, int], what: str, keep: int | No
     return 0 if keep is None else keep
 
 
-def _file_chunks(
-    journal: StageJournal, item: Item, handles: list[IO[bytes]]
-) -> Iterator[bytes]:
+def _file_chunks(journal: StageJournal, item: Item, staged: Staging) -> Iterator[bytes]:
     if item.base == "preimage":
         yield journal.blob(_blob_key(item.path))
-    for handle in handles:
-        handle.seek(0)
-        yield from copy_chunks(handle)
+    keys = [_contents_key(item.path)] if item.base == "new" and item.contents is not None else []
+    keys += [_append_key(item.path, i) for i in range(len(item.append))]
+    for key in keys:
+        with staged.open(NAME, key) as handle:
+            yield from copy_chunks(handle)
 
 
 def _apply_item(
-    tree: TargetTree, journal: StageJournal, owners: OwnerLookup, item: Item,
-    fetched: dict[str, list[IO[bytes]]],
+    tree: TargetTree, journal: StageJournal, owners: OwnerLookup, item: Item, staged: Staging,
 ) -> None:
     uid = _resolve(item.user, owners.uids, "user", item.keep_uid, item.path)
     gid = _resolve(item.group, owners.gids, "group", item.keep_gid, item.path)
@@ -369,8 +374,7 @@ def _apply_item(
         if item.base == "keep":
             tree.set_owner_mode(item.path, mode=mode, uid=uid, gid=gid)
         else:
-            chunks = _file_chunks(journal, item, fetched.get(item.path, []))
-            tree.write_file(item.path, chunks, mode=mode, uid=uid, gid=gid)
+            tree.write_file(item.path, _file_chunks(journal, item, staged), mode=mode, uid=uid, gid=gid)
     elif item.kind == "directory":
         mode = DIRECTORY_MODE if item.mode is None else item.mode
         if item.action == "replace":

@@ -2,21 +2,28 @@
 the target's boot loader configuration (provision.bootloader does the editing).
 
 The arguments take effect on the next boot. From the initramfs, the disks
-boot stage runs this stage first, against the root's boot filesystems, and
-when anything changed it reboots into the new command line before any disk
-is touched, as Ignition does; that boot finds nothing left to change and
-provisions. ``provision apply`` on an image tree just edits the files.
+phase runs this stage first, on its own, against the root's boot filesystems
+(provision.boot.bootfs), and when anything changed it reboots into the new
+command line before any disk is touched, as Ignition does; that boot finds
+nothing left to change and provisions. ``provision apply`` on an image tree
+just edits the files.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
 from provision.bootloader.cmdline import ArgChange
 from provision.bootloader.edit import BootLoaderEdit, plan_edit, write_edit
 from provision.config.model import Config
-from provision.stages.base import Action, Plan, Target, apply_item
+from provision.stages.base import Action, Plan, StageBase, Step, Target
 from provision.target.tree import TargetTree
+
+if TYPE_CHECKING:
+    from provision.stages.staging import Staging
 
 
 def _change(config: Config) -> ArgChange:
@@ -24,13 +31,15 @@ def _change(config: Config) -> ArgChange:
     return ArgChange(tuple(args.should_exist), tuple(args.should_not_exist))
 
 
-class KernelArgumentsStage:
+class KernelArgumentsStage(StageBase):
     name = "kargs"
+    # First in the first phase: the reboot (or a refusal) comes before any disk is touched.
+    phase = "disks"
 
     def is_empty(self, config: Config) -> bool:
         return not _change(config)
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def make_plan(self, config: Config, target: Target) -> Plan:
         from provision.errors import ProvisionError, StageError
 
         change = _change(config)
@@ -46,24 +55,25 @@ class KernelArgumentsStage:
             actions += [Action("unchanged", p) for p in edit.unchanged]
         return Plan(self.name, actions, edit)
 
-    def apply(self, plan: Plan, target: Target) -> None:
-        from provision.bootloader.helper import run_helper
-
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[Iterable[Step]]:
         edit: BootLoaderEdit = plan.data
-        if target.dry_run:
-            return
         if edit.loader == "helper":
-            changed: list[bool] = []
-            apply_item(self.name, "kargs-helper",
-                       lambda: changed.append(run_helper(target.root, edit.change)))
-            # The helper knows whether it changed anything; the plan says so
-            # from now on (the boot reboots when the plan has changes).
-            plan.actions = [Action("replace" if changed[0] else "unchanged", "kargs-helper",
-                                   edit.change.describe())]
+            yield [Step("kargs-helper", partial(self._run_helper, plan, target, edit))]
             return
         with TargetTree(target.root) as tree:
-            for file_edit in edit.edits:
-                apply_item(self.name, file_edit.path, partial(write_edit, tree, file_edit))
+            yield [Step(e.path, partial(write_edit, tree, e)) for e in edit.edits]
+
+    @staticmethod
+    def _run_helper(plan: Plan, target: Target, edit: BootLoaderEdit) -> bool:
+        from provision.bootloader.helper import run_helper
+
+        changed = run_helper(target.root, edit.change)
+        # Only the helper knows whether it changed anything; the plan says so
+        # from now on (the boot reboots when the plan has changes).
+        plan.actions = [Action("replace" if changed else "unchanged", "kargs-helper",
+                               edit.change.describe())]
+        return changed
 
 
 STAGE = KernelArgumentsStage()

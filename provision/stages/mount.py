@@ -16,10 +16,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 from provision.config import model
 from provision.disks import luks, mounting, references
-from provision.stages.base import Action, Plan, Target
+from provision.stages.base import Action, Plan, StageBase, Step, Target
+from provision.stages.staging import Staging
 
 
 @dataclass
@@ -28,13 +31,14 @@ class MountPlan:
     volumes: list[str]
 
 
-class MountStage:
+class MountStage(StageBase):
     name = "mount"
+    phase = "mount"
 
     def is_empty(self, config: model.Config) -> bool:
         return not mounting.plan_mounts(config.storage.filesystems) and not config.storage.luks
 
-    def plan(self, config: model.Config, target: Target) -> Plan:
+    def make_plan(self, config: model.Config, target: Target) -> Plan:
         entries = mounting.plan_mounts(config.storage.filesystems)
         actions = []
         for entry in entries:
@@ -47,25 +51,26 @@ class MountStage:
             actions.append(Action("create", f"{luks.TARGET_KEY_DIR}/{name}", "key and /etc/crypttab line"))
         return Plan(self.name, actions, MountPlan(entries, volumes))
 
-    def apply(self, plan: Plan, target: Target) -> None:
-        if target.dry_run:
-            return
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[list[Step]]:
         data: MountPlan = plan.data
         root = target.root.resolve()
+        steps = [Step(f"mount {e.path}", partial(_mount, e, root)) for e in data.entries]
+        if data.volumes:
+            steps.append(Step(luks.TARGET_KEY_DIR, partial(luks.install_in_target, root)))
         try:
-            for entry in data.entries:
-                device = references.existing_device(entry.device)
-                mounting.mount_one(entry, device, root)
-            if data.volumes:
-                luks.install_in_target(root)
-        except BaseException:
+            yield steps
+        except BaseException:  # a half-mounted tree is given back whole
             with contextlib.suppress(Exception):
                 mounting.unmount_all(root)
             raise
 
     def release(self, target: Target) -> None:
-        if not target.dry_run:
-            unmount_all(target)
+        unmount_all(target)
+
+
+def _mount(entry: mounting.MountEntry, root: Path) -> None:
+    mounting.mount_one(entry, references.existing_device(entry.device), root)
 
 
 def unmount_all(target: Target) -> list[str]:
@@ -81,8 +86,7 @@ def mounted(config: model.Config, target: Target) -> Iterator[Plan]:
     try:
         yield plan
     finally:
-        if not target.dry_run:
-            unmount_all(target)
+        unmount_all(target)
 
 
 STAGE = MountStage()

@@ -13,14 +13,17 @@ computed final state written atomically, so a rerun after a crash converges.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from provision.apply import crashpoint
 from provision.config.model import Config, Unit
 from provision.errors import ProvisionError, StageError
-from provision.stages.base import Action, Plan, Target, apply_item
+from provision.stages import crashpoint
+from provision.stages.base import Action, Plan, StageBase, Step, Target
+from provision.stages.staging import Staging
 from provision.target.tree import TargetTree
 from provision.target.unit_links import SEARCH_PATH, UNIT_DIR, UnitName, enable_links
 
@@ -93,7 +96,8 @@ class _Reader:
                 return None
             try:
                 data = self.tree.read_bytes(path)
-            except ProvisionError:
+            except ProvisionError as exc:  # a FIFO, device or directory: named, never opened
+                log.warning("units: %s; not used as a unit file", exc)
                 data = None
             if data is not None:
                 return path, data.decode("utf-8", "replace")
@@ -119,13 +123,14 @@ def _link_action(tree: TargetTree, path: str, target: str) -> str:
     return "replace"
 
 
-class UnitsStage:
+class UnitsStage(StageBase):
     name = NAME
+    phase = "files"
 
     def is_empty(self, config: Config) -> bool:
         return not config.systemd.units
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def make_plan(self, config: Config, target: Target) -> Plan:
         data = UnitsPlan()
         actions: list[Action] = []
         units = config.systemd.units
@@ -201,19 +206,17 @@ class UnitsStage:
                 data.removals.append(path)
                 actions.append(Action("delete", path, "disable"))
 
-    def apply(self, plan: Plan, target: Target) -> None:
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[list[Step]]:
         data: UnitsPlan = plan.data
         with TargetTree(target.root) as tree, tree.deferred():
             tree.on_commit = crashpoint.item_done
-            for write in data.writes:
-                apply_item(NAME, write.path, partial(
-                    tree.write_file, write.path, [write.text.encode()], mode=UNIT_MODE, uid=0, gid=0
-                ))
-            for link in data.links:
-                apply_item(NAME, link.path, partial(tree.symlink, link.path, link.target, uid=0, gid=0))
-            for path in data.removals:
-                apply_item(NAME, path, partial(tree.remove, path))
-
+            steps = [Step(w.path, partial(tree.write_file, w.path, [w.text.encode()], mode=UNIT_MODE,
+                                          uid=0, gid=0)) for w in data.writes]
+            steps += [Step(link.path, partial(tree.symlink, link.path, link.target, uid=0, gid=0))
+                      for link in data.links]
+            steps += [Step(path, partial(tree.remove, path)) for path in data.removals]
+            yield steps
 
 
 STAGE = UnitsStage()

@@ -11,9 +11,11 @@ makes sshd read it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from provision.accounts.backend import AccountsBackend, select_backend
 from provision.accounts.database import AccountDatabase, ensure_database_files
@@ -38,14 +40,15 @@ from provision.accounts.ssh import (
     sshd_change,
     write_authorized_keys,
 )
-from provision.apply import crashpoint
-from provision.apply.journal import StageJournal, config_digest
 from provision.config.model import Config, Group, Passwd, User
 from provision.errors import ProvisionError, StageError
-from provision.stages.base import Action, Plan, Target
+from provision.stages.base import Action, Plan, StageBase, Step, Target
+from provision.stages.journal import StageJournal, config_digest
+from provision.stages.staging import Staging
 from provision.target.tree import TargetTree
 
 NAME = "users"
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 
@@ -72,8 +75,8 @@ def check_fields(passwd: Passwd) -> None:
             raise StageError(NAME, item, "a group name contains ':', ',' or a newline")
         if _bad_field(user.password_hash):
             raise StageError(NAME, item, "password hash contains ':' or a newline")
-        if any("\n" in key for key in user.ssh_authorized_keys):
-            raise StageError(NAME, item, "an SSH key contains a newline")
+        if any(c in key.strip() for key in user.ssh_authorized_keys for c in "\n\r\0"):
+            raise StageError(NAME, item, "an SSH key contains a line break or NUL")
 
 
 @dataclass(frozen=True)
@@ -112,16 +115,17 @@ def _perform(backend: AccountsBackend, edit: Edit) -> None:
             backend.delete_group(name)
 
 
-class UsersStage:
+class UsersStage(StageBase):
     name = NAME
+    phase = "files"
 
     def __init__(self, backend: str | None = None) -> None:
-        self.backend = backend  # "direct" or "shadow-utils"; None: choose (see accounts.backend)
+        self.backend = backend  # "direct" or "shadow-utils"; None: the default (see accounts.backend)
 
     def is_empty(self, config: Config) -> bool:
         return not config.passwd.users and not config.passwd.groups
 
-    def plan(self, config: Config, target: Target) -> Plan:
+    def make_plan(self, config: Config, target: Target) -> Plan:
         passwd = config.passwd
         check_fields(passwd)
         actions: list[Action] = []
@@ -159,12 +163,10 @@ class UsersStage:
         same = existing == keys_text(user.ssh_authorized_keys)
         return Action("unchanged" if same else "replace", item)
 
-    def apply(self, plan: Plan, target: Target) -> None:
-        if target.dry_run:
-            return
+    @contextlib.contextmanager
+    def steps(self, plan: Plan, target: Target, staged: Staging) -> Iterator[Iterator[Step]]:
         data: UsersPlan = plan.data
-        passwd = data.passwd
-        check_fields(passwd)
+        check_fields(data.passwd)
         with TargetTree(target.root) as tree:
             etc = tree.resolve("/etc")
             created = self._created_by_config(tree, etc, data)
@@ -173,41 +175,45 @@ class UsersStage:
             intents = [
                 UserIntent(u.name, u.should_exist, u.system, u.name in created,
                            user_group=not u.no_user_group and u.primary_group is None)
-                for u in passwd.users
+                for u in data.passwd.users
             ]
             try:
-                repaired = repair(tree, intents, [g.name for g in passwd.groups if g.should_exist])
+                repaired = repair(tree, intents, [g.name for g in data.passwd.groups if g.should_exist])
             except (ProvisionError, OSError) as exc:
                 raise StageError(NAME, "account databases", _cause(exc)) from None
             for line in repaired:
                 log.warning("users: repaired %s left by an interrupted run", line)
+            yield self._steps(tree, etc, backend, data.passwd, created)
 
-            def step(item: str, compute: Callable[[AccountDatabase], Edit | None]) -> None:
-                try:
-                    edit = compute(AccountDatabase.load(tree, etc))
-                    if edit is not None:
-                        _perform(backend, edit)
-                        crashpoint.item_done()
-                except StageError:
-                    raise
-                except (ProvisionError, OSError) as exc:
-                    raise StageError(NAME, item, _cause(exc)) from None
+    def _steps(
+        self, tree: TargetTree, etc: str, backend: AccountsBackend, passwd: Passwd, created: set[str],
+    ) -> Iterator[Step]:
+        """Groups, users, removed groups, then homes and keys; each edit computed when it runs."""
 
-            def for_group(group: Group) -> Callable[[AccountDatabase], Edit | None]:
-                return lambda db: group_edit(group, db)
+        def edit(compute: Callable[[AccountDatabase], Edit | None]) -> Callable[[], bool]:
+            def change() -> bool:
+                found = compute(AccountDatabase.load(tree, etc))
+                if found is None:
+                    return False
+                _guarded(lambda: _perform(backend, found))
+                return True
+            return change
 
-            def for_user(user: User) -> Callable[[AccountDatabase], Edit | None]:
-                return lambda db: user_edit(user, db)
+        def for_group(group: Group) -> Callable[[AccountDatabase], Edit | None]:
+            return lambda db: group_edit(group, db)
 
-            for group in passwd.groups:
-                if group.should_exist:
-                    step(f"group {group.name}", for_group(group))
-            for user in passwd.users:
-                step(f"user {user.name}", for_user(user))
-            for group in passwd.groups:
-                if not group.should_exist:
-                    step(f"group {group.name}", for_group(group))
-            self._homes_and_keys(tree, etc, passwd, created)
+        def for_user(user: User) -> Callable[[AccountDatabase], Edit | None]:
+            return lambda db: user_edit(user, db)
+
+        for group in passwd.groups:
+            if group.should_exist:
+                yield Step(f"group {group.name}", edit(for_group(group)))
+        for user in passwd.users:
+            yield Step(f"user {user.name}", edit(for_user(user)))
+        for group in passwd.groups:
+            if not group.should_exist:
+                yield Step(f"group {group.name}", edit(for_group(group)))
+        yield from self._homes_and_keys(tree, etc, passwd, created)
 
     @staticmethod
     def _created_by_config(tree: TargetTree, etc: str, data: UsersPlan) -> set[str]:
@@ -228,41 +234,53 @@ class UsersStage:
         return {u.name for u in data.passwd.users if u.should_exist and u.name not in existing_users}
 
     @staticmethod
-    def _homes_and_keys(tree: TargetTree, etc: str, passwd: Passwd, created: set[str]) -> None:
+    def _homes_and_keys(tree: TargetTree, etc: str, passwd: Passwd, created: set[str]) -> Iterator[Step]:
         defaults = load_defaults(tree, etc)
-        db = AccountDatabase.load(tree, etc)
-        wants_keys = False
-        for user in passwd.users:
-            if not user.should_exist:
-                continue
-            account = _account(db, user.name)
-            if account is None:
-                raise StageError(NAME, f"user {user.name}", "missing from /etc/passwd after creation")
-            try:
-                # Homes come with new users, as with useradd --create-home (also
-                # after a run killed between useradd and the home); existing
-                # users are left as they are, and "no home" markers never made.
+        wanted = [u for u in passwd.users if u.should_exist]
+        for user in wanted:
+            # Homes come with new users, as with useradd --create-home (also
+            # after a run killed between useradd and the home); existing
+            # users are left as they are, and "no home" markers never made.
+            def home(user: User = user) -> bool:
+                account = _existing_account(tree, etc, user)
                 no_home = account.home.rstrip("/") in ("", defaults.nonexistent.rstrip("/"))
-                wants_home = user.name in created and not user.no_create_home and not no_home
-                if wants_home and ensure_home(
-                    tree, account.home, account.uid, account.gid, defaults.home_mode, defaults.skel
-                ):
-                    crashpoint.item_done()
-                if user.ssh_authorized_keys:
-                    wants_keys = True
-                    if write_authorized_keys(tree, account.home, account.uid, account.gid,
-                                             user.ssh_authorized_keys):
-                        crashpoint.item_done()
-            except (ProvisionError, OSError) as exc:
-                raise StageError(NAME, f"user {user.name}", _cause(exc)) from None
-        if wants_keys:
-            try:
+                if user.name not in created or user.no_create_home or no_home:
+                    return False
+                return _guarded(lambda: ensure_home(
+                    tree, account.home, account.uid, account.gid, defaults.home_mode, defaults.skel))
+
+            def keys(user: User = user) -> bool:
+                account = _existing_account(tree, etc, user)
+                return _guarded(lambda: write_authorized_keys(
+                    tree, account.home, account.uid, account.gid, user.ssh_authorized_keys))
+
+            yield Step(f"user {user.name}", home)
+            if user.ssh_authorized_keys:
+                yield Step(f"user {user.name}", keys)
+        if any(u.ssh_authorized_keys for u in wanted):
+            def sshd() -> bool:
                 change = sshd_change(tree)
-                if change is not None:
-                    apply_sshd_change(tree, change)
-                    crashpoint.item_done()
-            except (ProvisionError, OSError) as exc:
-                raise StageError(NAME, "sshd configuration", _cause(exc)) from None
+                if change is None:
+                    return False
+                _guarded(lambda: apply_sshd_change(tree, change))
+                return True
+
+            yield Step("sshd configuration", sshd)
+
+
+def _existing_account(tree: TargetTree, etc: str, user: User) -> _Account:
+    account = _account(AccountDatabase.load(tree, etc), user.name)
+    if account is None:
+        raise StageError(NAME, f"user {user.name}", "missing from /etc/passwd after creation")
+    return account
+
+
+def _guarded(change: Callable[[], _T]) -> _T:
+    """Run ``change``; an OSError keeps its file name in the message (``_cause``)."""
+    try:
+        return change()
+    except OSError as exc:
+        raise ProvisionError(_cause(exc)) from None
 
 
 def _cause(exc: BaseException) -> str:

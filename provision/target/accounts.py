@@ -31,7 +31,8 @@ class GroupEntry:
 
 
 def _rows(tree: TargetTree, path: str, min_fields: int) -> list[list[str]]:
-    data = tree.read_bytes(path)
+    # A dangling link, FIFO or device is an error naming the path, not "no accounts".
+    data = tree.read_bytes(path, dangling_ok=False)
     if data is None:
         return []
     rows = []

@@ -11,12 +11,19 @@ caught by ``O_NOFOLLOW`` instead of followed.
 The last component of a path is never followed when writing: writing a file
 where a symlink is replaces the link (as ``rename`` does), it never writes
 through it.
+
+Every file the engine opens inside the root is opened by
+:func:`open_regular_at`: only a regular file, never through a final symlink,
+never blocking. A FIFO would hang the open, a device node such as
+``/dev/zero`` would never end a read (and opening one can have effects), so
+both are refused with an error naming the path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -64,6 +71,68 @@ def _kind(st: os.stat_result) -> str:
     if stat.S_ISLNK(st.st_mode):
         return "link"
     return "other"
+
+
+def kind_phrase(mode: int) -> str:
+    """What a node is, for a message: "a FIFO", "a device node", ..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device node"
+    return "not a regular file"
+
+
+def open_regular_at(
+    dir_fd: int, name: str, shown: str, *, flags: int = os.O_RDONLY, create_mode: int | None = None
+) -> int:
+    """Open the regular file ``name`` in ``dir_fd``; the one way files in a target are opened.
+
+    Never follows a symlink at ``name`` and never opens anything but a regular
+    file: the node is looked at (lstat) before it is opened, opened with
+    O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, and checked again to be the same regular
+    file, so a FIFO swapped in between cannot make the open hang. With
+    ``create_mode`` a missing file is created (O_EXCL, so never through a
+    link). Raises FileNotFoundError when nothing is there, TargetPathError
+    (naming ``shown``) for anything that is not a regular file.
+    """
+    base = flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    for _attempt in range(3):
+        try:
+            before = os.lstat(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if create_mode is None:
+                raise
+            try:
+                fd = os.open(name, base | os.O_CREAT | os.O_EXCL, create_mode, dir_fd=dir_fd)
+            except FileExistsError:
+                continue  # made by someone else meanwhile: look again
+            before = os.fstat(fd)
+        else:
+            if not stat.S_ISREG(before.st_mode):
+                raise TargetPathError(f"{shown}: is {kind_phrase(before.st_mode)}, not a regular file")
+            try:
+                fd = os.open(name, base, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise TargetPathError(f"{shown}: is a symbolic link, not a regular file") from None
+                raise
+        after = os.fstat(fd)
+        if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (
+            before.st_dev, before.st_ino
+        ):
+            os.close(fd)
+            raise TargetPathError(f"{shown}: changed while it was opened")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return fd
+    raise TargetPathError(f"{shown}: keeps appearing and disappearing")
 
 
 def temp_name(name: str) -> str:
@@ -296,35 +365,75 @@ class TargetTree:
             (st.st_dev, st.st_ino), target,
         )
 
-    def open_read(self, path: str) -> BinaryIO | None:
-        """Open an existing regular file for reading (symlinks followed inside the root)."""
+    def open_read(self, path: str, *, follow: bool = True) -> BinaryIO | None:
+        """Open an existing regular file for reading; None when nothing is there.
+
+        A final symlink is followed inside the root (``follow=False``: refused);
+        anything but a regular file is an error naming the path.
+        """
         self._settle()
         try:
             fd, _names, last = self._walk(
-                split_path(path), create=False, follow_last=True, shown=path
+                split_path(path), create=False, follow_last=follow, shown=path
             )
         except TargetMissingError:
             return None
         try:
             if last is None:
-                raise TargetPathError(f"{path}: is a directory")
+                raise TargetPathError(f"{path}: is a directory, not a regular file")
             try:
-                file_fd = os.open(last, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                file_fd = open_regular_at(fd, last, path)
             except FileNotFoundError:
                 return None
-            if not stat.S_ISREG(os.fstat(file_fd).st_mode):
-                os.close(file_fd)
-                raise TargetPathError(f"{path}: is not a regular file")
             return os.fdopen(file_fd, "rb")
         finally:
             os.close(fd)
 
-    def read_bytes(self, path: str) -> bytes | None:
-        handle = self.open_read(path)
+    def read_bytes(self, path: str, *, follow: bool = True, dangling_ok: bool = True) -> bytes | None:
+        """The contents of the regular file at ``path``, or None when there is none.
+
+        With ``dangling_ok=False`` a symlink whose target does not exist is an
+        error naming both (for files whose absence would be taken as "empty",
+        such as the account databases).
+        """
+        handle = self.open_read(path, follow=follow)
         if handle is None:
+            if not dangling_ok:
+                state = self.state(path)
+                if state is not None and state.kind == "link":
+                    raise TargetPathError(
+                        f"{path}: symbolic link to {state.link_target}, which does not exist in the target"
+                    )
             return None
         with handle:
             return handle.read()
+
+    def list_directory(self, path: str) -> list[tuple[str, os.stat_result]] | None:
+        """The entries of the directory at ``path`` (followed inside the root), each lstat-ed.
+
+        Sorted by name; None when there is no directory there. Nothing in it is opened.
+        """
+        self._settle()
+        try:
+            fd, _names, last = self._walk(split_path(path), create=False, follow_last=True, shown=path)
+        except TargetMissingError:
+            return None
+        try:
+            if last is not None:  # missing, or not a directory
+                return None
+            entries = []
+            for name in sorted(os.listdir(fd)):
+                with contextlib.suppress(FileNotFoundError):
+                    entries.append((name, os.lstat(name, dir_fd=fd)))
+            return entries
+        finally:
+            os.close(fd)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        """Change the owner of the node at ``path`` itself (a final symlink is not followed)."""
+        self._settle()
+        with self.parent(path) as (dir_fd, name):
+            os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
 
     # ---- changes ----------------------------------------------------------
 
@@ -476,7 +585,11 @@ class TargetTree:
         """chown/chmod an existing file or directory without following a final link."""
         self._settle()
         with self.parent(path) as (dir_fd, name):
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            st = os.lstat(name, dir_fd=dir_fd)
+            if stat.S_ISDIR(st.st_mode):
+                fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+            else:
+                fd = open_regular_at(dir_fd, name, path)
             try:
                 os.fchown(fd, uid, gid)
                 os.fchmod(fd, mode)

@@ -7,6 +7,12 @@ units, and a template enabled without an instance uses ``DefaultInstance=``
 (no links without one). Each link points at the unit file's path as found in
 the unit search path, as systemctl writes it. The same list, removed, is
 what ``systemctl disable`` does (``Also=`` units included).
+
+The unit files come from the image, which nobody validated: a value that is
+not a unit name (DefaultInstance= not an instance name) is skipped with a
+warning, and every computed link is checked to lie in ``UNIT_DIR`` before it
+is returned. Config units are refused earlier, at validate
+(:func:`provision.systemd_unit.install_problems`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from provision.systemd_unit import UnitSyntaxError, parse_unit
+from provision.systemd_unit import (
+    UnitSyntaxError,
+    expand_specifiers,
+    instance_problem,
+    parse_unit,
+    unit_name_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +73,7 @@ class UnitName:
 
 
 def _expand(value: str, unit: UnitName) -> str:
-    """The unit-name specifiers [Install] values commonly use (systemd.unit(5))."""
-    table = {
-        "n": unit.full, "N": unit.full[: -len(unit.suffix)] if unit.suffix else unit.full,
-        "p": unit.prefix, "i": unit.instance or "", "j": unit.prefix.rpartition("-")[2], "%": "%",
-    }
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "%" and i + 1 < len(value) and value[i + 1] in table:
-            out.append(table[value[i + 1]])
-            i += 2
-        else:
-            out.append(value[i])
-            i += 1
-    return "".join(out)
+    return expand_specifiers(value, unit.full)
 
 
 def _list_values(values: list[str]) -> list[str]:
@@ -89,8 +88,22 @@ def _list_values(values: list[str]) -> list[str]:
 
 
 def _is_unit_name(name: str) -> bool:
-    """A plain unit file name: links made from [Install] must stay in the unit directory."""
-    return bool(name) and "/" not in name and name not in (".", "..") and "." in name
+    """A valid unit name: links made from [Install] must stay in the unit directory."""
+    return unit_name_problem(name) is None
+
+
+def _inside_unit_dir(path: str) -> bool:
+    """The last guard: ``UNIT_DIR/<unit>`` or ``UNIT_DIR/<unit>.wants|.requires/<unit>``."""
+    if not path.startswith(UNIT_DIR + "/"):
+        return False
+    parts = path[len(UNIT_DIR) + 1:].split("/")
+    if len(parts) == 1:
+        return _is_unit_name(parts[0])
+    if len(parts) == 2:
+        directory, dot, kind = parts[0].rpartition(".")
+        return bool(dot) and "." + kind in _DEPENDENCY_DIRS.values() and _is_unit_name(directory) \
+            and _is_unit_name(parts[1])
+    return False
 
 
 @dataclass(frozen=True)
@@ -142,7 +155,15 @@ def enable_links(name: str, read: UnitReader) -> tuple[list[EnableLink], list[st
                 warnings.append(f"{current}: a template without DefaultInstance=; enable an instance")
                 linked = None
             else:
-                linked = unit.with_instance(_expand(default[-1], unit))
+                instance = _expand(default[-1], unit)
+                if instance_problem(instance) is None:
+                    linked = unit.with_instance(instance)
+                else:
+                    warnings.append(f"{current}: DefaultInstance={default[-1]} is not an instance name; not linked")
+                    linked = None
+        if linked is not None and not _is_unit_name(linked.full):
+            warnings.append(f"{current}: {linked.full} is not a unit name; not linked")
+            linked = None
         if linked is not None:
             unit = linked
             for key, suffix in _DEPENDENCY_DIRS.items():
@@ -169,5 +190,10 @@ def enable_links(name: str, read: UnitReader) -> tuple[list[EnableLink], list[st
                 warnings.append(f"{current}: Also={also} is not a unit name; ignored")
         if not parsed.has_section("Install") and current == name:
             warnings.append(f"{current}: no [Install] section; only the preset is written")
-    unique = list(dict.fromkeys(links))
+    unique = []
+    for link in dict.fromkeys(links):
+        if _inside_unit_dir(link.path):
+            unique.append(link)
+        else:
+            warnings.append(f"{name}: {link.path} would not be in {UNIT_DIR}; not linked")
     return unique, warnings

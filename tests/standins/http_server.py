@@ -45,6 +45,8 @@ class Reply:
     ranges: bool = False          # honour "Range: bytes=N-" (206), advertise Accept-Ranges
     etag: str | None = None
     check: Callable[[dict[str, str]], int | None] | None = None  # headers -> status override
+    trickle: float = 0.0          # seconds between single body bytes (a slow-loris server)
+    header_trickle: float = 0.0   # seconds between single bytes of the status line and headers
 
 
 @dataclass
@@ -59,10 +61,11 @@ class Request:
 class LoopbackHTTPServer:
     """A threaded HTTP/1.1 server bound to 127.0.0.1 on a free port. Unknown paths answer 404.
 
-    ``tls=(certfile, keyfile)`` serves HTTPS instead.
+    ``tls=(certfile, keyfile)`` serves HTTPS instead; ``host`` is another
+    loopback address (127.0.0.2) for a second origin.
     """
 
-    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, list[Reply]] = {}
         self._served: dict[str, int] = {}
         self.requests: list[Request] = []
@@ -72,7 +75,8 @@ class LoopbackHTTPServer:
         class Handler(_Handler):
             server_state = outer
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.host = host
+        self._httpd = _QuietServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self.scheme = "http"
         if tls is not None:
@@ -103,7 +107,7 @@ class LoopbackHTTPServer:
     # -- scripting
     @property
     def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -195,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_reply(self, reply: Reply, request_headers: dict[str, str]) -> None:
+        if reply.header_trickle:
+            self._send_trickled_headers(reply)
+            return
         total = _reply_length(reply)
         start = _range_start(reply, request_headers, total)
         status = 206 if start is not None else reply.status
@@ -230,6 +237,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _send_trickled_headers(self, reply: Reply) -> None:
+        """Status line and headers a byte at a time, then the body at once."""
+        body = b"".join(_chunks(reply))
+        head = f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        self.close_connection = True
+        try:
+            for byte in head:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(reply.header_trickle)
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def _write_body(self, reply: Reply, offset: int, chunked: bool, budget: int | None) -> None:
         if reply.file is not None:
             count = os.path.getsize(reply.file) - offset
@@ -248,7 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
             if budget is not None:
                 chunk = chunk[:budget]
                 budget -= len(chunk)
-            if chunked:
+            if reply.trickle:
+                for byte in chunk:
+                    self.wfile.write(b"%x\r\n%c\r\n" % (1, byte) if chunked else bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(reply.trickle)
+            elif chunked:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             else:
                 self.wfile.write(chunk)

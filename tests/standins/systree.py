@@ -15,7 +15,7 @@ FW_CFG_ENTRY = "sys/firmware/qemu_fw_cfg/by_name/opt/org.provision/config"
 def make_sys_root(
     root: Path, *, dmi: Mapping[str, str] | None = None, hypervisor_uuid: str | None = None,
     fw_cfg: bytes | None = None, labels: Mapping[str, str] | None = None,
-    cmdline: str | None = None,
+    cmdline: str | None = None, fw_cfg_name: str = "opt/org.provision/config",
 ) -> Path:
     """A fake root: DMI fields, /sys/hypervisor/uuid, our fw_cfg entry, by-label links."""
     root.mkdir(parents=True, exist_ok=True)
@@ -27,7 +27,7 @@ def make_sys_root(
         (root / "sys/hypervisor").mkdir(parents=True, exist_ok=True)
         (root / "sys/hypervisor/uuid").write_text(hypervisor_uuid + "\n")
     if fw_cfg is not None:
-        entry = root / FW_CFG_ENTRY
+        entry = root / "sys/firmware/qemu_fw_cfg/by_name" / fw_cfg_name
         entry.mkdir(parents=True, exist_ok=True)
         (entry / "size").write_text(f"{len(fw_cfg)}\n")
         (entry / "raw").write_bytes(fw_cfg)

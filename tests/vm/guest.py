@@ -232,6 +232,7 @@ class Vm:
     disks: Sequence[Path] = ()
     cmdline: str = ""
     fw_cfg: Path | None = None
+    fw_cfg_name: str = FW_CFG_NAME  # or Ignition's opt/com.coreos/config
     imds_port: int | None = None  # forward 169.254.169.254:80 to this loopback port
     ssh_port: int | None = None  # forward 127.0.0.1:ssh_port on the host to the guest's port 22
     memory_mib: int = 768
@@ -262,7 +263,7 @@ class Vm:
             ro = ",readonly=on" if disk.suffix == ".iso" else ""
             argv += ["-drive", f"file={disk},format=raw,if=virtio{ro}"]
         if self.fw_cfg is not None:
-            argv += ["-fw_cfg", f"name={FW_CFG_NAME},file={self.fw_cfg}"]
+            argv += ["-fw_cfg", f"name={self.fw_cfg_name},file={self.fw_cfg}"]
         netdev = []
         if self.imds_port is not None:
             # guestfwd needs the address inside the user network, hence a

@@ -189,6 +189,28 @@ def test_aws_metadata_service_through_guestfwd(
     assert json.loads(files["/etc/.provision/result.json"] or "{}")["platform"] == "aws"
 
 
+def test_static_address_from_ip_instead_of_dhcp(
+    vm_env: VmEnv, fresh_disks: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """ip= with a static address: the fetch phase brings it up itself (no DHCP) and fetches over it."""
+    root, data = fresh_disks
+    static = "ip=169.254.0.40::169.254.0.2:255.255.0.0:::none"  # no interface: the first Ethernet device
+    with AwsImds(small_config("vm-static")) as imds:
+        vm = vm_env.vm([root, data], FIRSTBOOT + f" panic=-1 provision.platform=aws {static}",
+                       imds_port=imds.port)
+        boot = vm.boot(tmp_path / "serial.log", timeout=BOOT_TIMEOUT)
+        requests = list(imds.requests)
+    record_timings("aws first boot, static ip=", boot)
+    assert_booted(boot)
+    assert "static network for the fetch from kernel command line: ip0" in boot.console
+    assert "static network up from kernel command line:" in boot.console
+    assert "169.254.0.40/16" in boot.console
+    assert "IP-Config" not in boot.console  # initramfs-tools' DHCP (ipconfig) did not run
+    assert any(r.path == "/latest/user-data" for r in requests)
+    files = read_root(root, tmp_path, "/etc/hostname")
+    assert files["/etc/hostname"] == "vm-static\n"
+
+
 # --- 3. OpenStack config drive ----------------------------------------------
 
 def test_openstack_config_drive(vm_env: VmEnv, fresh_disks: tuple[Path, Path], tmp_path: Path) -> None:
@@ -322,3 +344,24 @@ def test_dracut_brings_up_the_network_only_for_the_online_fetch(
     assert "the network is needed" in boot.console
     assert ("PUT", "/latest/api/token") in requests and ("GET", "/latest/user-data") in requests
     assert read_root(root, tmp_path, "/etc/hostname")["/etc/hostname"] == "vm-dracut-aws\n"
+
+
+def test_dracut_static_address_from_ip_instead_of_dhcp(
+    vm_env: VmEnv, dracut_initrd: Path, fresh_disks: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """dracut: with a static ip= the network unit skips DHCP and the fetch phase brings the address up."""
+    root, data = fresh_disks
+    static = "ip=169.254.0.41::169.254.0.2:255.255.0.0:::none"
+    with AwsImds(small_config("vm-dracut-static")) as imds:
+        vm = guest.Vm(vm_env.kernel, dracut_initrd, [root, data],
+                      FIRSTBOOT + f" panic=-1 provision.platform=aws {static}", imds_port=imds.port,
+                      memory_mib=1024)
+        boot = vm.boot(tmp_path / "serial.log", timeout=BOOT_TIMEOUT, stop_on=[DRACUT_EMERGENCY])
+        requests = [(r.method, r.path) for r in imds.requests]
+    record_timings("dracut aws first boot, static ip=", boot)
+    assert_booted(boot)
+    assert "static network for the fetch from kernel command line: ip0" in boot.console
+    assert "static network up from kernel command line:" in boot.console
+    assert "169.254.0.41/16" in boot.console
+    assert ("GET", "/latest/user-data") in requests
+    assert read_root(root, tmp_path, "/etc/hostname")["/etc/hostname"] == "vm-dracut-static\n"

@@ -68,7 +68,7 @@ install() {
         esac
     done < <(find "$bundle/native" -type f)
 
-    inst_multiple -o sfdisk partx wipefs blkid blockdev udevadm mount umount modprobe
+    inst_multiple -o sfdisk partx wipefs blkid blockdev udevadm mount umount modprobe ip
     for feature in ${PROVISION_DISK_FEATURES:-ext4 vfat swap}; do
         case "$feature" in
         ext4) inst_multiple -o mkfs.ext4 mke2fs /etc/mke2fs.conf ;;
@@ -78,7 +78,28 @@ install() {
         swap) inst_multiple -o mkswap ;;
         raid) inst_multiple -o mdadm ;;
         luks) inst_multiple -o cryptsetup ;;
+        # What binding LUKS volumes with clevis runs (see the initramfs-tools
+        # hook for why each is there); the TCTI is loaded with dlopen.
+        clevis)
+            inst_multiple -o bash jose cryptsetup clevis pwmake curl tpm2_create tpm2_createpolicy \
+                tpm2_createprimary tpm2_flushcontext tpm2_load tpm2_pcrread tpm2_unseal
+            for f in /usr/bin/clevis-*; do inst_multiple -o "$f"; done
+            inst_libdir_file "libtss2-tcti-device.so*"
+            mkdir -p "$initdir/etc/security"
+            echo "dictcheck = 0" > "$initdir/etc/security/pwquality.conf" ;;
         esac
+    done
+
+    # The image's base configs and built-in user config (Ignition's and ours):
+    # the fetch stage merges them as Ignition does.
+    local dir part
+    for dir in /usr/lib/ignition /etc/ignition /usr/lib/provision /etc/provision; do
+        for part in base.d base.platform.d user.ign user.json user.yaml user.yml; do
+            [ -e "$dir/$part" ] || continue
+            while read -r f; do
+                inst_simple "$f" "$f"
+            done < <(find "$dir/$part" -type f)
+        done
     done
 
     inst_script "$moddir/provision-generator" "$systemdutildir/system-generators/provision-generator"

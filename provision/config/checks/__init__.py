@@ -9,7 +9,7 @@ key names); the validation pipeline attaches source positions from the path.
 Modules, one area each: paths and nodes (files, directories, links),
 resources (URLs, hashes, headers), inline (data: URLs decoded and verified),
 disks, devices (RAID, LUKS), filesystems, systemd, passwd (with sshkeys),
-containers and registries, meta (proxy, kernel arguments).
+containers and registries, meta (proxy, kernel arguments), network.
 
 Start-up time matters at boot: regular expressions are kept as pattern
 strings (compiled and cached by ``re`` on first use) and heavy modules
@@ -28,6 +28,7 @@ from provision.config.checks import (
     filesystems,
     inline,
     meta,
+    network,
     nodes,
     passwd,
     paths,
@@ -52,6 +53,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     *passwd.CHECKS,
     *containers.CHECKS,
     *registries.CHECKS,
+    *network.CHECKS,
 )
 
 

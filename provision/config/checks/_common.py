@@ -14,7 +14,7 @@ GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0
 
 
 def is_guid(value: str) -> bool:
-    return re.match(GUID_PATTERN, value) is not None
+    return re.fullmatch(GUID_PATTERN, value) is not None
 
 
 GUID_HINT = 'a GUID looks like "0FC63DAF-8483-4772-8E79-3D69D8477DE4"'
@@ -34,6 +34,21 @@ def clean_path(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+NAME_MAX = 255  # bytes in one path component (Linux, every common filesystem)
+PATH_MAX = 4096  # bytes in a path, its terminating NUL included
+
+
+def length_problem(path: str) -> str | None:
+    """Why ``path`` is too long for the kernel to use (ENAMETOOLONG at apply); None when it is not."""
+    encoded = path.encode("utf-8", "surrogatepass")
+    if len(encoded) >= PATH_MAX:
+        return f"path is {len(encoded)} bytes long; the limit is {PATH_MAX - 1}"
+    for part in encoded.split(b"/"):
+        if len(part) > NAME_MAX:
+            return f"a path component is {len(part)} bytes long; the limit is {NAME_MAX}"
+    return None
+
+
 def path_problem(path: str) -> tuple[str, str | None] | None:
     """Why ``path`` is not an absolute, normalised path, with a hint; None when it is."""
     if not path:
@@ -44,6 +59,9 @@ def path_problem(path: str) -> tuple[str, str | None] | None:
         return "path is not absolute", f'paths start with "/", e.g. "/{path}"'
     if path != "/" and (path.endswith("/") or "//" in path or _has_dot_part(path)):
         return "path is not normalised", f'did you mean "{clean_path(path)}"?'
+    too_long = length_problem(path)
+    if too_long:
+        return too_long, None
     return None
 
 

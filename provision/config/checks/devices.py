@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 from provision.config import model
 from provision.config.checks._common import (
@@ -101,14 +103,93 @@ def _check_volume(volume: model.Luks, where: ConfigPath) -> Iterator[Diagnostic]
         )
     if volume.uuid and not is_guid(volume.uuid):
         yield error("LUKS uuid is not a UUID", (*where, "uuid"), GUID_HINT)
-    if volume.clevis and any(v not in (None, False, [], {}) for v in volume.clevis.values()):
-        yield error(
-            "LUKS clevis bindings (TPM2, Tang) are not supported yet",
-            (*where, "clevis"),
-            "use a keyFile, or leave keyFile unset for a random key kept in the root",
-        )
+    if volume.clevis:
+        yield from _check_clevis(volume.clevis, (*where, "clevis"))
     if volume.cex and volume.cex.get("enabled"):
         yield error("LUKS cex (IBM secure keys) is not supported", (*where, "cex"))
+
+
+def _check_clevis(clevis: dict[str, Any], where: ConfigPath) -> Iterator[Diagnostic]:
+    """Ignition's clevis rules, plus what clevis itself would refuse only at bind time."""
+    from provision.disks.clevis import CUSTOM_PINS
+
+    custom = clevis.get("custom") or {}
+    servers = clevis.get("tang") or []
+    tpm2 = clevis.get("tpm2") is True
+    threshold = clevis.get("threshold")
+    if custom.get("pin") and (servers or tpm2 or threshold):
+        yield error("cannot use custom clevis config with tpm2, tang, or threshold", where)
+        return
+    if custom.get("pin") or custom.get("config") or custom.get("needsNetwork") is True:
+        yield from _check_custom(custom, (*where, "custom"), CUSTOM_PINS)
+        return
+    yield from duplicate_errors(
+        ((t.get("url"), (*where, "tang", i, "url")) for i, t in enumerate(servers) if t.get("url")),
+        "Tang server URL",
+    )
+    for i, server in enumerate(servers):
+        yield from _check_tang(server, (*where, "tang", i))
+    pins = len(servers) + int(tpm2)
+    if threshold is not None and threshold != 0:
+        if threshold < 0:
+            yield error("clevis threshold cannot be negative", (*where, "threshold"))
+        elif threshold > pins:
+            yield error(
+                f"clevis threshold {threshold} is more than the {pins} pin(s) configured "
+                "(Tang servers plus tpm2)",
+                (*where, "threshold"),
+                "the volume could never be unlocked",
+            )
+
+
+def _check_custom(custom: dict[str, Any], where: ConfigPath, known: tuple[str, ...]) -> Iterator[Diagnostic]:
+    pin = custom.get("pin")
+    if not pin:
+        yield error("missing required custom clevis pin", (*where, "pin"))
+    elif pin not in known:
+        yield error(f"unsupported clevis pin {pin!r}", (*where, "pin"), f"one of {', '.join(known)}")
+    config = custom.get("config")
+    if not config:
+        yield error("missing required custom clevis config", (*where, "config"))
+        return
+    try:
+        parsed = json.loads(config)
+    except ValueError as exc:
+        yield error(f"custom clevis config is not valid JSON: {exc}", (*where, "config"))
+        return
+    if not isinstance(parsed, dict):
+        yield error("custom clevis config must be a JSON object", (*where, "config"))
+
+
+def _check_tang(server: dict[str, Any], where: ConfigPath) -> Iterator[Diagnostic]:
+    from urllib.parse import urlsplit
+
+    url = server.get("url") or ""
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        yield error("Tang server URL must be http:// or https://", (*where, "url"))
+    thumbprint = server.get("thumbprint")
+    if not thumbprint:
+        yield error("thumbprint is required", (*where, "thumbprint"),
+                    "the thumbprint of the server's signing key, as tang-show-keys prints it")
+    advertisement = server.get("advertisement")
+    if not advertisement:
+        return
+    try:
+        parsed = json.loads(advertisement)
+    except ValueError:
+        yield error("advertisement is not valid JSON", (*where, "advertisement"))
+        return
+    if thumbprint:
+        from provision.disks.clevis import ClevisError, key_for_thumbprint
+
+        try:
+            key_for_thumbprint(parsed, thumbprint)
+        except ClevisError as exc:
+            yield error(str(exc), (*where, "thumbprint"), "the advertisement and the thumbprint must match")
 
 
 def check_raid_luks_overlap(config: model.Config) -> Iterator[Diagnostic]:

@@ -65,7 +65,7 @@ def _without_format(fs: model.Filesystem, where: ConfigPath) -> Iterator[Diagnos
 
 def _check_uuid(fmt: str, uuid: str, where: ConfigPath) -> Iterator[Diagnostic]:
     if fmt == "vfat":
-        if not re.match(_VFAT_ID_PATTERN, uuid):
+        if not re.fullmatch(_VFAT_ID_PATTERN, uuid):
             yield error("vfat volume id must be 8 hex digits, e.g. 1A2B-3C4D", where)
     elif fmt != "none" and not is_guid(uuid):
         yield error(f"{fmt} filesystem uuid is not a UUID", where, GUID_HINT)

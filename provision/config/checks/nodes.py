@@ -59,7 +59,8 @@ def check_modes(config: model.Config) -> Iterator[Diagnostic]:
 
 def check_overwrite_needs_source(config: model.Config) -> Iterator[Diagnostic]:
     for i, f in enumerate(config.storage.files):
-        if f.overwrite and not (f.contents and f.contents.source):
+        # An empty source ("") is set: it means an empty file, as in Ignition.
+        if f.overwrite and (f.contents is None or f.contents.source is None):
             yield error(
                 "overwrite must be false if contents.source is unspecified",
                 ("storage", "files", i, "overwrite"),

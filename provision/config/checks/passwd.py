@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from provision.config import model
-from provision.config.checks._common import duplicate_errors
+from provision.config.checks._common import duplicate_errors, length_problem
 from provision.config.checks.sshkeys import authorized_key_diagnostics
 from provision.diagnostics import ConfigPath, Diagnostic, error, warning
 
@@ -29,6 +29,8 @@ _COMMON_SHAPES = {
     "sha256_crypt": r"^\$5\$[./0-9A-Za-z]{0,16}\$[./0-9A-Za-z]{43}$",
     "bcrypt": r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}$",
 }
+# Patterns here are used with re.fullmatch: re.match's "$" also matches before a
+# final newline, which would let "name\n" through into a database line.
 _NAME_PATTERN = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$"
 HASH_HINT = "generate one with `mkpasswd --method=yescrypt` or `openssl passwd -6`"
 
@@ -41,10 +43,10 @@ def _is_locked_marker(value: str) -> bool:
 def hash_scheme(value: str) -> str | None:
     """The crypt(3) scheme of a password hash, or None when it is not one."""
     value = value.lstrip("!")  # "!" prefixes a locked account's hash
-    if re.match(_XCRYPT_PATTERN, value):
+    if re.fullmatch(_XCRYPT_PATTERN, value):
         return {"y": "yescrypt", "gy": "gost_yescrypt", "7": "scrypt"}[value.split("$")[1]]
     for name, shape in _COMMON_SHAPES.items():
-        if re.match(shape, value):
+        if re.fullmatch(shape, value):
             return name
     import warnings
 
@@ -68,6 +70,9 @@ def hash_scheme(value: str) -> str | None:
 def _hash_diagnostics(value: str | None, where: ConfigPath) -> Iterator[Diagnostic]:
     if value is None or _is_locked_marker(value):
         return
+    if _field_problem(value):  # never quoted: it may be a real hash with a stray character
+        yield error("passwordHash cannot contain ':', a line break or NUL", where, HASH_HINT)
+        return
     scheme = hash_scheme(value)
     if scheme is None:
         yield error(
@@ -80,7 +85,7 @@ def _hash_diagnostics(value: str | None, where: ConfigPath) -> Iterator[Diagnost
 def _name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME:
         return f"name is longer than {MAX_NAME} characters"
-    if name in (".", "..") or name.isdigit() or not re.match(_NAME_PATTERN, name):
+    if name in (".", "..") or name.isdigit() or not re.fullmatch(_NAME_PATTERN, name):
         return "invalid name: use letters, digits, '_', '.', '-' (not first), not all digits"
     return None
 
@@ -88,6 +93,13 @@ def _name_problem(name: str) -> str | None:
 def _field_problem(value: str | None) -> bool:
     """A value that would corrupt a passwd line."""
     return value is not None and any(c in value for c in ":\n\r\0")
+
+
+def _group_reference_problem(group: str) -> str | None:
+    """primaryGroup may name a group or give its gid (as useradd -g)."""
+    if group.isdigit():
+        return None if int(group) <= MAX_ID else f"gid {group} is out of range (at most {MAX_ID})"
+    return _name_problem(group)
 
 
 def check_users(config: model.Config) -> Iterator[Diagnostic]:
@@ -119,6 +131,12 @@ def _check_user(user: model.User, where: ConfigPath) -> Iterator[Diagnostic]:
     for key, value in (("homeDir", user.home_dir), ("shell", user.shell)):
         if value and not value.startswith("/"):
             yield error(f"{key} must be an absolute path", (*where, key))
+        elif value and length_problem(value):
+            yield error(f"{key}: {length_problem(value)}", (*where, key))
+    if user.primary_group is not None:
+        problem = _group_reference_problem(user.primary_group)
+        if problem:
+            yield error(f"primaryGroup: {problem}", (*where, "primaryGroup"))
     for j, group in enumerate(user.groups):
         if _name_problem(group):
             yield error("invalid group name", (*where, "groups", j))

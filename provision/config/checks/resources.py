@@ -121,7 +121,7 @@ def hash_problem(spec: str) -> str | None:
         return "malformed hash specifier; expected sha256-<hex> or sha512-<hex>"
     if function not in HASH_HEX_LENGTHS:
         return "unrecognized hash function; use sha256 or sha512"
-    if not _HEX.match(digest):
+    if not _HEX.fullmatch(digest):
         return "malformed hash specifier; the digest must be hexadecimal"
     if len(digest) != HASH_HEX_LENGTHS[function]:
         return (

@@ -99,7 +99,7 @@ def _check_blob(key_type: str, data: str) -> int | None:
     """Validate the blob's structure; return the RSA modulus size for RSA keys."""
     import binascii
 
-    if not re.match(_B64_PATTERN, data):
+    if not re.fullmatch(_B64_PATTERN, data):
         raise KeyFormatError(f"{key_type} key data is not base64")
     try:
         blob = binascii.a2b_base64(data, strict_mode=True)
@@ -121,24 +121,31 @@ def _check_blob(key_type: str, data: str) -> int | None:
 
 
 def authorized_key_diagnostics(entries: tuple[str, ...], where: ConfigPath) -> Iterator[Diagnostic]:
-    """Diagnostics for a user's sshAuthorizedKeys.
+    """Diagnostics for a user's sshAuthorizedKeys: one key per entry.
 
-    As in Ignition, the entries are written one after another, so an entry
-    holding several lines holds several keys: each line is checked.
+    Ignition writes entries one after another, so an entry holding several
+    lines holds several keys; we refuse that instead, since a line break
+    smuggled into a key (from a template or a metadata field) would add
+    lines to authorized_keys that nobody reviewed.
     """
     seen: dict[str, int] = {}
     for j, entry in enumerate(entries):
         if "PRIVATE KEY" in entry:
             yield error("this is a private key; give the public key (the .pub file)", (*where, j))
             continue
-        lines = [line.strip(" \t\r") for line in entry.split("\n")]
-        keys = [line for line in lines if line and not line.startswith("#")]
-        if not keys:
+        # A line break inside an entry would write a second authorized_keys line
+        # (with options of its own): one key per entry. Blanks around it are dropped.
+        line = entry.strip(" \t\r\n")
+        if any(c in line for c in "\n\r\0"):
+            yield error(
+                "one key per entry: the entry contains a line break or NUL", (*where, j),
+                "give each key as its own list item",
+            )
+            continue
+        if not line or line.startswith("#"):
             yield warning("entry is not a key (empty or a comment) and is ignored", (*where, j))
-        elif len(keys) > 1:
-            yield warning(f"entry holds {len(keys)} keys; give one key per entry", (*where, j))
-        for line in keys:
-            yield from _key_diagnostics(line, j, where, seen)
+            continue
+        yield from _key_diagnostics(line, j, where, seen)
 
 
 def _key_diagnostics(

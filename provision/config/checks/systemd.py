@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from functools import lru_cache
 
 from provision.config import model
 from provision.config.checks._common import duplicate_errors
 from provision.diagnostics import ConfigPath, Diagnostic, error, warning
-from provision.systemd_unit import UnitFile, UnitSyntaxError, parse_unit
-
-UNIT_SUFFIXES = (
-    "service", "socket", "device", "mount", "automount", "swap",
-    "target", "path", "timer", "slice", "scope",
-)  # fmt: skip
-MAX_UNIT_NAME = 255
-# systemd's unit name characters; the instance part may also contain "@".
-_PREFIX_PATTERN = r"^[A-Za-z0-9:_.\\-]+$"
-_INSTANCE_PATTERN = r"^[A-Za-z0-9:_.\\@-]+$"
-
-
-def unit_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid unit name; None when it is."""
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or not stem:
-        return "no systemd unit extension"
-    if suffix not in UNIT_SUFFIXES:
-        return f"invalid systemd unit extension .{suffix}"
-    if len(name) > MAX_UNIT_NAME:
-        return f"unit name is longer than {MAX_UNIT_NAME} characters"
-    prefix, at, instance = stem.partition("@")
-    if not prefix or not re.match(_PREFIX_PATTERN, prefix):
-        return "invalid characters in unit name"
-    if at and instance and not re.match(_INSTANCE_PATTERN, instance):
-        return "invalid systemd instantiated unit"
-    return None
+from provision.systemd_unit import (
+    MAX_UNIT_NAME,
+    UnitFile,
+    UnitSyntaxError,
+    install_problems,
+    parse_unit,
+    unit_name_problem,
+)
 
 
 def template_of(name: str) -> str | None:
@@ -71,8 +51,10 @@ def check_dropin_names(config: model.Config) -> Iterator[Diagnostic]:
                 yield error(
                     "invalid systemd drop-in extension; drop-ins end in .conf", (*base, j, "name")
                 )
-            elif "/" in name or name.startswith("."):
+            elif "/" in name or "\0" in name or name.startswith("."):
                 yield error("drop-in name must be a plain file name", (*base, j, "name"))
+            elif len(name.encode("utf-8", "surrogatepass")) > MAX_UNIT_NAME:
+                yield error(f"drop-in name is longer than {MAX_UNIT_NAME} bytes", (*base, j, "name"))
         yield from duplicate_errors(
             ((d.name, (*base, j, "name")) for j, d in enumerate(unit.dropins)), "drop-in name"
         )
@@ -140,4 +122,40 @@ def check_enabled_install(config: model.Config) -> Iterator[Diagnostic]:
             )
 
 
-CHECKS = (check_unit_names, check_dropin_names, check_unit_contents, check_enabled_install)
+def _install_diagnostics(contents: str | None, unit: str, where: ConfigPath) -> Iterator[Diagnostic]:
+    parsed = _unit_file(contents)
+    if parsed is None:
+        return
+    for problem in install_problems(parsed, unit):
+        message = f"line {problem.line}: {problem.key}={problem.value}: {problem.message}"
+        if problem.fatal:
+            yield error(message, where, "[Install] names become link names in /etc/systemd/system; "
+                        "give unit names such as multi-user.target")
+        else:
+            yield warning(message, where)
+
+
+def check_install_names(config: model.Config) -> Iterator[Diagnostic]:
+    """[Install] values that would name a link outside the unit directory (or no unit at all)."""
+    for i, unit in enumerate(config.systemd.units):
+        where: ConfigPath = ("systemd", "units", i)
+        yield from _install_diagnostics(unit.contents, unit.name, (*where, "contents"))
+        for j, dropin in enumerate(unit.dropins):
+            yield from _install_diagnostics(dropin.contents, unit.name, (*where, "dropins", j, "contents"))
+
+
+def check_nul_in_contents(config: model.Config) -> Iterator[Diagnostic]:
+    """systemd refuses a unit file holding NUL; so would the write of a C string."""
+    for i, unit in enumerate(config.systemd.units):
+        where: ConfigPath = ("systemd", "units", i)
+        if unit.contents and "\0" in unit.contents:
+            yield error("unit contents contain a NUL character", (*where, "contents"))
+        for j, dropin in enumerate(unit.dropins):
+            if dropin.contents and "\0" in dropin.contents:
+                yield error("drop-in contents contain a NUL character", (*where, "dropins", j, "contents"))
+
+
+CHECKS = (
+    check_unit_names, check_dropin_names, check_unit_contents, check_enabled_install,
+    check_install_names, check_nul_in_contents,
+)

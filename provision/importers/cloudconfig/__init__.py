@@ -13,7 +13,7 @@ from typing import Any
 from provision.config import versions
 from provision.config.kinds import Imported
 from provision.diagnostics import error
-from provision.importers.cloudconfig import commands, files, storage, system, users
+from provision.importers.cloudconfig import commands, files, network, storage, system, users
 from provision.importers.cloudconfig.context import Context
 from provision.source.document import Document
 
@@ -40,9 +40,9 @@ UNSUPPORTED: dict[str, str] = {
     "ca_certs": "write certificates with write_files",
     "manage_etc_hosts": "write /etc/hosts with write_files",
     "preserve_hostname": "no equivalent",
+    "network": "network configuration is not translated yet; configure the network in the image or "
+               "with the platform's network config",
     "swap": "swap files are not supported; use a swap partition (fs_setup filesystem: swap)",
-    "merge_how": "cloud-init's merging of parts is not supported",
-    "merge_type": "cloud-init's merging of parts is not supported",
 }
 
 # Keys translated by the package; the value names the function that does it.
@@ -61,32 +61,41 @@ HANDLED = {
     "runcmd": commands.translate_runcmd,
     "bootcmd": commands.translate_bootcmd,
     "mounts": storage.translate_mounts,
+    # How this part merges with other user-data parts (provision.importers.userdata): nothing to translate.
+    "merge_how": lambda ctx, value, where: None,
+    "merge_type": lambda ctx, value, where: None,
     "mount_default_fields": storage.note_mount_defaults,
+    "device_aliases": storage.note_device_aliases,
     "disk_setup": storage.translate_disk_setup,
     "fs_setup": storage.translate_fs_setup,
+    "network": network.translate_cloud_config_network,
 }
 
 
 def to_spec(document: Document) -> Imported:
     value = document.value
-    ctx = Context(document)
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
+    if value is not None and not isinstance(value, dict):
         return Imported(None, [error("a #cloud-config document must be a mapping of keys")])
+    ctx = Context(document)
+    translate(ctx, value or {})
+    spec: dict[str, Any] = {"provision": {"version": versions.NEWEST}, **ctx.spec}
+    return Imported(spec, ctx.diagnostics, ctx.origins.source_path)
+
+
+def translate(ctx: Context, value: dict[str, Any]) -> None:
+    """Translate the cloud-config mapping ``value`` into ``ctx.spec`` (also used for merged user-data parts)."""
     for key in value:
         if key in UNSUPPORTED:
             ctx.warn(f"cloud-config key {key!r} is not supported: {UNSUPPORTED[key]}", (key,), at_key=True)
         elif key not in HANDLED:
             ctx.warn(f"cloud-config key {key!r} is not supported", (key,), at_key=True)
     # Order matters: the default user and disable_root are known before keys are placed.
-    for key in ("user", "disable_root", "prefer_fqdn_over_hostname", "mount_default_fields"):
+    first = ("user", "disable_root", "prefer_fqdn_over_hostname", "mount_default_fields", "device_aliases")
+    for key in first:
         if key in value:
             HANDLED[key](ctx, value[key], (key,))
     for key, handler in HANDLED.items():
-        if key in value and key not in {"user", "disable_root", "prefer_fqdn_over_hostname", "mount_default_fields", "fqdn"}:
+        if key in value and key not in {*first, "fqdn"}:
             handler(ctx, value[key], (key,))
     if "fqdn" in value and "hostname" not in value:
         system.translate_hostname(ctx, value["fqdn"], ("fqdn",))
-    spec: dict[str, Any] = {"provision": {"version": versions.NEWEST}, **ctx.spec}
-    return Imported(spec, ctx.diagnostics, ctx.origins.source_path)

@@ -4,10 +4,18 @@ Each command is its own ``ExecStart=`` line: systemd runs them in order and
 stops at the first one that fails, so the unit fails on the first failing
 command — unlike cloud-init's runcmd script, where only the last exit code
 counted. A string runs with ``/bin/sh -c``; a list is an argv run directly.
+
+``cloud-init-per FREQUENCY NAME COMMAND...`` (cloud-init's helper for
+bootcmd, which the booted system does not have) is translated with its
+semantics: ``always`` runs the command; ``once`` and ``instance`` (the same
+here: provision provisions an instance once) run it unless its marker
+/var/lib/provision/sem/bootper.NAME.FREQUENCY exists, and write the marker
+after it ran, whatever its exit status, keeping that status.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from provision.diagnostics import ConfigPath
@@ -16,6 +24,8 @@ from provision.importers.cloudconfig.context import Context
 RUNCMD_UNIT = "provision-runcmd.service"
 BOOTCMD_UNIT = "provision-bootcmd.service"
 RUNCMD_STAMP = "/var/lib/provision/runcmd.done"
+SEM_DIR = "/var/lib/provision/sem"
+_PER = re.compile(r"^\s*cloud-init-per\s+(\S+)\s+(\S+)\s+(.+)$", re.S)
 
 
 def systemd_quote(arg: str) -> str:
@@ -33,7 +43,13 @@ def _exec_lines(ctx: Context, commands: Any, where: ConfigPath) -> list[str] | N
         return None
     lines = []
     for i, command in enumerate(commands):
-        if isinstance(command, str):
+        if (isinstance(command, str) and _PER.match(command)) or (
+                isinstance(command, list) and command[:1] == ["cloud-init-per"]):
+            line = _cloud_init_per(ctx, command, (*where, i))
+            if line is None:
+                return None
+            lines.append(line)
+        elif isinstance(command, str):
             lines.append("ExecStart=/bin/sh -c " + systemd_quote(command))
         elif isinstance(command, list) and command and all(isinstance(a, (str, int, float)) for a in command):
             lines.append("ExecStart=" + " ".join(systemd_quote(str(a)) for a in command))
@@ -41,6 +57,34 @@ def _exec_lines(ctx: Context, commands: Any, where: ConfigPath) -> list[str] | N
             ctx.bad("a command must be a string or a non-empty list of arguments", (*where, i))
             return None
     return lines
+
+
+def _cloud_init_per(ctx: Context, command: str | list[Any], where: ConfigPath) -> str | None:
+    """One Exec line doing what ``cloud-init-per FREQ NAME ...`` does."""
+    if isinstance(command, str):
+        match = _PER.match(command)
+        assert match is not None
+        freq, name, rest, argv = match.group(1), match.group(2), match.group(3), []
+    else:
+        if len(command) < 4:
+            ctx.bad("cloud-init-per needs a frequency, a name and a command", where)
+            return None
+        freq, name, rest, argv = str(command[1]), str(command[2]), '"$@"', [str(a) for a in command[3:]]
+    if freq not in ("once", "instance", "always"):
+        ctx.bad(f"cloud-init-per frequency {freq!r} is not once, instance or always", where)
+        return None
+    name = name.replace("-", "_")  # as cloud-init-per does
+    if "/" in name or not re.fullmatch(r"[A-Za-z0-9_.+@]+", name):
+        ctx.bad(f"cloud-init-per name {name!r} must be a plain word", where)
+        return None
+    if freq == "always":
+        script = rest
+    else:
+        sem = f"{SEM_DIR}/bootper.{name}.{freq}"
+        script = (f'[ -e {sem} ] && exit 0\n{rest}\nret=$?\n'
+                  f'mkdir -p {SEM_DIR} && echo "$ret" > {sem}\nexit $ret')
+    words = ["/bin/sh", "-c", script] + (["cloud-init-per", *argv] if argv else [])
+    return "ExecStart=" + " ".join(systemd_quote(w) if k else w for k, w in enumerate(words))
 
 
 def _add_unit(ctx: Context, name: str, text: str, where: ConfigPath) -> None:

@@ -20,6 +20,7 @@ class Context:
         self.prefer_fqdn = False
         # fstab fields a short `mounts` entry is completed with (mount_default_fields).
         self.mount_defaults: list[str | None] = [None, None, "auto", "defaults,nofail", "0", "2"]
+        self.device_aliases: dict[str, str] = {}
 
     def add(self, section: tuple[str, ...], entry: dict[str, Any], source: ConfigPath) -> int:
         """Append ``entry`` to the list at ``section`` (e.g. ("storage", "files")); return its index."""

@@ -2,7 +2,8 @@
 
 cloud-init semantics kept: ``lock_passwd`` defaults to true (a locked
 password cannot log in, so a hash given with it is dropped, with a warning);
-groups named by a user that the document does not define are created;
+groups named by a user (``groups`` and ``primary_group``) that the
+document does not define are created (an existing group is left as it is);
 ``sudo`` rules become a sudoers drop-in per user.
 """
 
@@ -84,6 +85,10 @@ def _sudoers(ctx: Context, name: str, rules: Any, where: ConfigPath) -> None:
 
 def _translate_user(ctx: Context, user: dict[str, Any], where: ConfigPath) -> None:
     name = user.get("name")
+    if "snapuser" in user and name is None:
+        ctx.unsupported("a snap user (snapuser)", (*where, "snapuser"),
+                        "Ubuntu Core's snap users are created by snapd; create a local user with a name")
+        return
     if not isinstance(name, str) or not name:
         ctx.bad("a user needs a name", where)
         return
@@ -103,6 +108,11 @@ def _translate_user(ctx: Context, user: dict[str, Any], where: ConfigPath) -> No
         if isinstance(uid, str) and uid.isdigit():
             uid = int(uid)
         entry["uid"] = uid
+        ctx.origins.record(("passwd", "users", _index(ctx, name), "uid"), (*where, "uid"))
+    primary = user.get("primary_group")
+    if isinstance(primary, str) and primary:
+        # Created when missing, as cloud-init does for a user's groups; an existing group is left alone.
+        _ensure_group(ctx, primary, (*where, "primary_group"))
     groups = _names(user.get("groups"))
     if groups:
         entry["groups"] = groups
@@ -110,7 +120,12 @@ def _translate_user(ctx: Context, user: dict[str, Any], where: ConfigPath) -> No
             _ensure_group(ctx, group, (*where, "groups"))
     keys = user.get("ssh_authorized_keys")
     if keys:
-        entry.setdefault("sshAuthorizedKeys", []).extend(keys if isinstance(keys, list) else [keys])
+        listed = entry.setdefault("sshAuthorizedKeys", [])
+        for j, key in enumerate(keys if isinstance(keys, list) else [keys]):
+            # Each key's own position, so a diagnostic points at the key, not the user.
+            source = (*where, "ssh_authorized_keys", j) if isinstance(keys, list) else (*where, "ssh_authorized_keys")
+            ctx.origins.record(("passwd", "users", _index(ctx, name), "sshAuthorizedKeys", len(listed)), source)
+            listed.append(key)
     password = _password(ctx, user, where)
     if password is not None:
         if user.get("lock_passwd", True):

@@ -49,10 +49,15 @@ def default_files_dir(document_name: str) -> Path | None:
     return path.parent if path.is_file() else None
 
 
+def files_dir_for(document_name: str) -> Path | None:
+    """The files directory in force for a document: the one set by :func:`using_files_dir`, else its own."""
+    return _FILES_DIR.get() or default_files_dir(document_name)
+
+
 def to_spec(document: Document) -> Imported:
     from provision.importers.human.translate import translate
 
-    files_dir = _FILES_DIR.get() or default_files_dir(document.name)
+    files_dir = files_dir_for(document.name)
     ctx = Context(document, files_dir)
     spec = translate(document.value, ctx)
     if has_errors(ctx.diagnostics):

@@ -51,6 +51,12 @@ class _Builder:
         self.built: dict[str, Shape] = {}
 
     def build(self, node: dict[str, Any], name: str) -> Shape:
+        for alternatives in (node.get("anyOf"), node.get("oneOf")):
+            # {"anyOf": [{"$ref": ...}, {"type": "null"}]}: Ignition's nullable objects
+            if isinstance(alternatives, list):
+                chosen = [a for a in alternatives if isinstance(a, dict) and a.get("type") != "null"]
+                if len(chosen) == 1:
+                    return self.build(chosen[0], name)
         ref = node.get("$ref")
         if isinstance(ref, str):
             def_name = ref.rsplit("/", 1)[-1]
@@ -59,9 +65,12 @@ class _Builder:
                 shape = self.build(self.defs[def_name], def_name)
                 self.built[def_name].__dict__.update(shape.__dict__)
             return self.built[def_name]
-        if node.get("type") == "array":
+        kind = node.get("type")
+        if isinstance(kind, list):  # ["object", "null"]: Ignition's schemas allow null for "unset"
+            kind = next((k for k in kind if k != "null"), None)
+        if kind == "array":
             return Shape("array", name, items=self.build(node.get("items", {}), name))
-        if node.get("type") == "object":
+        if kind == "object":
             props = node.get("properties")
             if not isinstance(props, dict):
                 return Shape("free", name)
@@ -73,6 +82,11 @@ class _Builder:
         return Shape("value", name)
 
 
+def shape_of(schema: dict[str, Any]) -> Shape:
+    """The snake_case shape of any JSON schema (also used for Ignition's, by the Butane importer)."""
+    return _Builder(schema).build(schema, "")
+
+
 @cache
 def machine_shape() -> Shape:
     """The shape of the whole machine spec, with human key names."""
@@ -82,7 +96,7 @@ def machine_shape() -> Shape:
     newest = versions.find(versions.NEWEST)
     assert newest is not None
     schema = load_json("schemas", newest.schema_file)
-    return _Builder(schema).build(schema, "")
+    return shape_of(schema)
 
 
 def all_field_names() -> frozenset[str]:

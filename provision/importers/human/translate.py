@@ -118,8 +118,8 @@ def _header(value: dict[str, Any], ctx: Context) -> str | None:
     variant = value.get("variant")
     if variant != VARIANT:
         ctx.bad(f"unknown variant {variant!r}; human YAML for provision has variant: {VARIANT}",
-                ("variant",), "Butane configs (variant fcos, flatcar, ...) must be turned into "
-                "Ignition JSON with butane first; provision reads Ignition 3.x JSON")
+                ("variant",), "Butane configs are read too: variant fcos, flatcar, openshift, r4e or fiot, "
+                "with their version")
         return None
     version = value.get("version")
     if version not in _SPEC_FOR:
