@@ -275,3 +275,19 @@ def test_validate_warns_about_arguments_that_can_never_match() -> None:
         (("kernelArguments", "shouldExist", 2), False),
         (("kernelArguments", "shouldNotExist", 0), False),
     }
+
+
+def test_boot_filesystems_are_found_in_the_roots_fstab() -> None:
+    from provision.boot.bootfs import boot_entries_from_fstab
+
+    fstab = """\
+# <file system> <mount point> <type> <options> <dump> <pass>
+UUID=0b1c  /          ext4  errors=remount-ro  0 1
+LABEL=ESP  /boot/efi/ vfat  umask=0077,noauto  0 2
+/dev/vda2  /boot      ext4  defaults           0 2
+/dev/vdc   /srv/boot  ext4  defaults           0 2
+LABEL=X    /efi
+"""
+    # Outermost first (/boot before /boot/efi); noauto kept; short lines skipped.
+    assert boot_entries_from_fstab(fstab) == [
+        ("/dev/vda2", "/boot", "ext4"), ("LABEL=ESP", "/boot/efi", "vfat")]
