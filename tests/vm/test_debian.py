@@ -210,3 +210,31 @@ def test_a_second_boot_with_the_flag_provisions_nothing(boots: dict[str, dict[st
     assert seen["hello"] == "active\nhello from vm-debian" and seen["mount"] == "/dev/vdb ext4"
     assert seen["whoami"] == "alice"
     assert seen["system"] == "running", _fail(f"failed units: {seen['failed']}", console)
+
+
+# --- dracut: the same first boot with systemd in the initrd ---------------------
+
+def test_dracut_reboots_into_the_kernel_arguments_and_provisions(
+    vm_env: VmEnv, session: Session, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """provision-disks.sh forces the reboot: no later stage's unit may start on the way down."""
+    if shutil.which("dracut") is None:
+        pytest.skip("dracut is not installed (Debian: dracut-core)")
+    kver = guest.kernel_version()
+    assert kver is not None
+    work = tmp_path_factory.mktemp("debian-dracut")
+    initrd = guest.build_dracut_initramfs(work / "dracut.img", work, kver)
+    disk = debian.make_efi_disk(debian_image.ensure_image(), work / "disk.img", kver, vm_env.kernel, initrd)
+    dracut = Session(work, disk, guest.blank_disk(work / "data.img", 64), session.fw_cfg, session.ssh_key)
+    seen = boot_and_ask(dracut, "dracut-first-boot")
+    console = str(seen["console"])
+    kernels = [m.start() for m in re.finditer(KERNEL_STARTS, console)]
+    assert len(kernels) == 2, _fail("expected exactly one reboot", console)
+    before = console[:kernels[1]]
+    assert "rebooting into the new kernel command line" in before
+    for unit in ("provision-mount", "provision-files"):
+        assert f"Starting {unit}" not in re.sub(r"\x1b\[[0-9;]*m", "", before), _fail(f"{unit} started", console)
+    cmdline = str(seen["cmdline"]).split()
+    assert all(arg in cmdline for arg in ADDED) and not any(arg in cmdline for arg in REMOVED)
+    assert seen["whoami"] == "alice" and seen["hello"] == "active\nhello from vm-debian"
+    assert seen["system"] == "running", _fail(f"failed units: {seen['failed']}", console)
