@@ -33,6 +33,7 @@ TOOLS: dict[str, str] = {
     "cio_ignore": "cio_ignore",
     "clevis": "clevis",
     "cryptsetup": "cryptsetup",
+    "e2fsck": "e2fsck",
     "groupadd": "groupadd",
     "groupdel": "groupdel",
     "groupmod": "groupmod",
@@ -50,6 +51,8 @@ TOOLS: dict[str, str] = {
     "modprobe": "modprobe",
     "mount": "mount",
     "partx": "partx",
+    "pvresize": "pvresize",
+    "resize2fs": "resize2fs",
     "sfdisk": "sfdisk",
     "umount": "umount",
     "useradd": "useradd",
@@ -59,6 +62,7 @@ TOOLS: dict[str, str] = {
     "vmur": "vmur",
     "vmware-rpctool": "vmware-rpctool",
     "wipefs": "wipefs",
+    "xfs_growfs": "xfs_growfs",
     "xorriso": "xorriso",
 }
 

@@ -63,7 +63,7 @@ def test_all_stages_provision_the_root_and_record_it(tmp_path: Path, root: Path)
     record = json.loads((root / "etc/.provision/result.json").read_text())
     assert record["status"] == "succeeded" and record["platform"] == "file"
     assert [s["name"] for s in record["stages"]] == [
-        "kargs", "disks", "mount", "users", "files", "network", "units", "containers"]
+        "kargs", "disks", "mount", "grow", "users", "instance", "files", "network", "units", "containers"]
     # The cached config (it may hold secrets) is gone after the last stage.
     assert not (tmp_path / "run/config.json").exists()
     log = (tmp_path / "run/provision.log").read_text()

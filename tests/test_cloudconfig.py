@@ -160,9 +160,46 @@ def test_default_user_gets_top_level_keys() -> None:
     assert spec["passwd"]["users"] == [{"name": "admin", "sshAuthorizedKeys": [KEY]}]
 
 
-def test_top_level_keys_without_a_default_user_are_reported() -> None:
-    parsed = translate(f"ssh_authorized_keys: [{KEY}]\n")
-    assert any("default user" in d.message for d in parsed.diagnostics)
+def test_top_level_keys_without_user_go_to_the_images_default_user() -> None:
+    spec = spec_of(f"ssh_authorized_keys: [{KEY}]\n")
+    assert spec["passwd"] == {"defaultUser": {"sshAuthorizedKeys": [KEY]}}
+    # disable_root: false gives them to root as well, as cloud-init does.
+    spec = spec_of(f"disable_root: false\nssh_authorized_keys: [{KEY}]\n")
+    assert spec["passwd"]["users"] == [{"name": "root", "sshAuthorizedKeys": [KEY]}]
+
+
+def test_users_default_entry_is_the_images_default_user() -> None:
+    spec = spec_of("users: [default, {name: bob}]\n")
+    assert spec["passwd"]["defaultUser"] == {"create": True}
+    assert [u["name"] for u in spec["passwd"]["users"]] == ["bob"]
+
+
+def test_users_without_default_means_no_default_user() -> None:
+    spec = spec_of("users: [{name: bob}]\n")
+    assert spec["passwd"]["defaultUser"] == {"create": False}
+
+
+@pytest.mark.parametrize("text, grow", [
+    ("growpart: {mode: auto}\n", {"devices": ["/"]}),
+    ("growpart: {mode: growpart, devices: [/, /var, /dev/vdb1]}\n", {"devices": ["/", "/var", "/dev/vdb1"]}),
+    ("growpart: {mode: off}\n", {"devices": []}),
+    ("growpart: {mode: false}\n", {"devices": []}),
+    ("resize_rootfs: false\n", {"resizeFilesystems": False}),
+    ("growpart: {devices: [/]}\nresize_rootfs: noblock\n", {"devices": ["/"]}),
+])
+def test_growpart_and_resize_rootfs_become_storage_grow(text: str, grow: dict[str, object]) -> None:
+    assert spec_of(text)["storage"]["grow"] == grow
+
+
+@pytest.mark.parametrize("text, message", [
+    ("growpart: {mode: fast}\n", "growpart mode must be one of"),
+    ("growpart: {devices: /}\n", "growpart devices must be a list"),
+    ("resize_rootfs: maybe\n", "resize_rootfs must be true, false or noblock"),
+])
+def test_bad_growpart_is_a_positioned_error(text: str, message: str) -> None:
+    parsed = translate(text)
+    assert not parsed.ok
+    assert any(d.message.startswith(message) and d.position is not None for d in parsed.diagnostics)
 
 
 def test_hostname_timezone_and_password_auth() -> None:
@@ -255,3 +292,12 @@ def test_every_unsupported_key_is_reported_with_its_line() -> None:
 
 def test_empty_cloud_config_is_valid() -> None:
     assert translate("").ok
+
+
+def test_phone_home_becomes_provision_phone_home() -> None:
+    spec = spec_of("phone_home:\n  url: http://example.com/$INSTANCE_ID/\n  post: [pub_key_rsa, instance_id]\n  tries: 5\n")
+    assert spec["provision"] == {"version": "1.1.0", "phoneHome": {
+        "url": "http://example.com/$INSTANCE_ID/", "post": ["pub_key_rsa", "instance_id"], "tries": 5}}
+    assert spec_of("phone_home: {url: 'http://x/', post: all}\n")["provision"]["phoneHome"] == {"url": "http://x/"}
+    parsed = translate("phone_home: {url: 'http://x/', post: [password]}\n")
+    assert not parsed.ok

@@ -90,5 +90,8 @@ def test_a_few_documented_examples_translate_to_what_cloud_init_does() -> None:
     assert [m["source"].rsplit("/", 1)[1] for m in include.spec["provision"]["config"]["merge"]] == [
         "cloud-config-run-cmds.txt", "cloud-config-boot-cmds.txt"]
     phone_home = parse(CORPUS / "module-docs/cc_phone_home/example1.yaml")
-    [diag] = phone_home.diagnostics  # rendered with the instance id, then explained
-    assert "phone_home" in diag.message and diag.position is not None and diag.position.line == 3
+    # Rendered with the instance id, then translated (provision.phoneHome, every field).
+    assert phone_home.spec is not None and phone_home.diagnostics == []
+    url = phone_home.spec["provision"]["phoneHome"]["url"]
+    assert url.startswith("http://example.com/") and url.endswith("/") and "{{" not in url
+    assert "post" not in phone_home.spec["provision"]["phoneHome"]

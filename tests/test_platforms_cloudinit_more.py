@@ -11,6 +11,7 @@ import os
 import shutil
 import socketserver
 import threading
+import tty
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -248,6 +249,10 @@ def test_opennebula_context_cd(tmp_path: Path) -> None:
 def pty_service(root: Path, device: str, serve: Callable[[int], None]) -> Iterator[None]:
     """A pseudo-terminal standing in for /dev/ttyS1; ``serve`` runs on the host side."""
     host, guest = os.openpty()
+    # A serial line does not echo what the host sends back to the host: put the
+    # pty in raw mode before the host side writes anything (the client's own
+    # switch to raw mode may come after the host's first line).
+    tty.setraw(guest)
     link = root / device.lstrip("/")
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(os.ttyname(guest))

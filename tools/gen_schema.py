@@ -1,6 +1,7 @@
 """Write schemas/provision-<version>.json, one file per spec version.
 
-1.1.0 is 1.0.0 plus the ``network`` section; older versions stay as they
+1.1.0 is 1.0.0 plus the ``network`` section, ``storage.grow``,
+``passwd.defaultUser`` and ``provision.phoneHome``; older versions stay as they
 were released (configs written for them keep validating against them).
 
 The schema is data; this script is only the convenient way to write it with
@@ -499,6 +500,40 @@ SCHEMA: J = {
 }
 
 
+GROW = obj(
+    {
+        "devices": arr(
+            s("A mount point in the target (/, /var) or a device path (/dev/vdb1, /dev/disk/by-label/data)."),
+            "What to grow: each partition is extended over the free space after it, then what it holds "
+            "(ext2/3/4, XFS, btrfs, an LVM physical volume). Omitted: the image decides (the root when "
+            "its settings say grow_root); empty: nothing is grown.",
+        ),
+        "resizeFilesystems": b("Grow what each partition holds as well; default true."),
+    },
+    desc="Growing partitions and filesystems to fill their disks (cloud-init's growpart and resize_rootfs; spec 1.1.0).",
+)
+DEFAULT_USER = obj(
+    {
+        "create": b("Create the image's default user (named in its settings); default true."),
+        "sshAuthorizedKeys": arr(s("An SSH public key line."), "Keys for the default user, besides the platform's."),
+    },
+    desc="The image's default user (cloud-init's default_user; spec 1.1.0).",
+)
+
+
+PHONE_HOME_FIELDS = ["pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "pub_key_dsa",
+                     "instance_id", "hostname", "fqdn"]
+PHONE_HOME = obj(
+    {
+        "url": s("Where to POST (form-encoded) once the machine is provisioned; $INSTANCE_ID is replaced "
+                 "by the instance's id.", minLength=1),
+        "post": arr({"enum": PHONE_HOME_FIELDS, "description": "A field to send."},
+                    "Fields to send; default all of them."),
+        "tries": i("Attempts before giving up; default 10.", minimum=1, maximum=100),
+    },
+    ["url"],
+    "Tell a URL the machine is provisioned, as cloud-init's phone_home module (spec 1.1.0).",
+)
 NAMESERVERS = obj(
     {
         "addresses": arr(s("IPv4 or IPv6 address."), "DNS servers."),
@@ -615,6 +650,9 @@ def schema_for(version: str) -> J:
     schema["$id"] = f"https://provision.invalid/schemas/provision-{version}.json"
     schema["title"] = f"provision config spec {version}"
     schema["properties"]["provision"]["properties"]["version"]["const"] = version
+    schema["properties"]["storage"]["properties"]["grow"] = GROW
+    schema["properties"]["passwd"]["properties"]["defaultUser"] = DEFAULT_USER
+    schema["properties"]["provision"]["properties"]["phoneHome"] = PHONE_HOME
     schema["properties"]["network"] = NETWORK
     schema["$defs"].update({"interface": INTERFACE, "route": ROUTE, "nameservers": NAMESERVERS})
     return schema

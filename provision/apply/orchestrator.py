@@ -38,6 +38,7 @@ from provision.apply.result import (
 )
 from provision.config.model import Config
 from provision.errors import ProvisionError, StageError
+from provision.instance.data import InstanceData
 from provision.stages import STAGE_MODULES, load_stage, stage_order
 from provision.stages.base import Plan, Stage, Target, releases
 from provision.stages.journal import config_digest
@@ -83,6 +84,9 @@ class ApplyRequest:
     # Stages a later process runs (the initramfs's later phases): their needs
     # are fetched and verified (not kept) before this run changes anything.
     verify_later: tuple[Stage, ...] = ()
+    # What the platform said about this instance (provision.instance), for the
+    # stages that act on it (default user's keys, hostname, growing the root).
+    instance: InstanceData | None = None
 
     @property
     def record_root(self) -> Path:
@@ -145,7 +149,7 @@ def _previous_record(request: ApplyRequest) -> ResultRecord | None:
 def _apply_locked(
     request: ApplyRequest, stages: Sequence[Stage], report: Callable[[str], None], release: bool,
 ) -> ApplyOutcome:
-    target = Target(request.root)
+    target = Target(request.root, request.instance)
     previous = _previous_record(request)
     names = [s.name for s in stages]
     same = _same_config(previous, request)
@@ -208,7 +212,7 @@ def _run_stages(
     staged: Staging,
 ) -> None:
     """Run the stages; a failure is recorded in ``record`` and ``outcome.error``."""
-    target = Target(request.root)
+    target = Target(request.root, request.instance)
     for index, stage in enumerate(stages):
         result = record.outcome(stage.name)
         if same and not request.force and result.status in DONE:
@@ -253,7 +257,7 @@ def _prefetch(
     partitions and files as they were.
     """
     config = request.config
-    target = Target(request.root)
+    target = Target(request.root, request.instance)
     work = [s for s in pending if not s.is_empty(config)]
     later = [s for s in request.verify_later if not s.is_empty(config)]
     if not work:

@@ -30,6 +30,12 @@ from provision.boot.imageconfig import (
     use_platform_credentials,
     with_base_configs,
 )
+from provision.boot.instance import (
+    keep_instance_data,
+    phone_home_if_asked,
+    read_kept_instance,
+    report_boot_outcome,
+)
 from provision.boot.remote import remote_sources, scheme
 from provision.boot.rundir import RunDir
 from provision.errors import ConfigError, FetchError, ProvisionError
@@ -119,8 +125,9 @@ def _record_source(ctx: BootContext, platform: str, source: str) -> None:
     ctx.rundir.write_json(ctx.rundir.fetched, {"platform": platform, "source": source})
 
 
-def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
-    """Parse, resolve references (may fetch) and cache the final config."""
+def _finish_fetch(ctx: BootContext, data: bytes, source: str, *, offline: bool) -> None:
+    """Parse, resolve references (may fetch) and cache the final config; keep the
+    instance's metadata next to it."""
     from provision.fetch.cache import write_config_cache
     from provision.fetch.configrefs import resolve_references
     from provision.platforms.base import default_client
@@ -132,6 +139,7 @@ def _finish_fetch(ctx: BootContext, data: bytes, source: str) -> None:
     # The image's base configs (base.d, base.platform.d) go under the user's, as in Ignition.
     spec = with_base_configs(ctx.settings, _platform_name(ctx), resolved.spec, ctx.report)
     spec = _with_platform_network(ctx, spec)
+    keep_instance_data(ctx.settings, ctx.rundir, _platform_name(ctx), offline=offline, report=ctx.report)
     write_config_cache(spec, ctx.rundir.config_cache)
     fetched = f" and {len(resolved.fetched)} referenced configs" if resolved.fetched else ""
     ctx.report(f"config from {source}{fetched} is valid")
@@ -206,7 +214,7 @@ def fetch_offline(ctx: BootContext) -> None:
         ctx.report(f"the network is needed: {note}")
         _decide_network(ctx, seed_network_config)
         return
-    _finish_fetch(ctx, data, source)
+    _finish_fetch(ctx, data, source, offline=True)
 
 
 def fetch(ctx: BootContext) -> None:
@@ -237,7 +245,7 @@ def fetch(ctx: BootContext) -> None:
             data, source = _empty_config(), f"{outcome.platform} (no config)"
         else:
             data, source = outcome.data, outcome.source
-    _finish_fetch(ctx, data, source)
+    _finish_fetch(ctx, data, source, offline=False)
 
 
 def _cached_config(ctx: BootContext) -> tuple[Config, str]:
@@ -263,6 +271,7 @@ def _apply(ctx: BootContext, phase: str, root: Path, *, only: tuple[str, ...] | 
 
     config, digest = _cached_config(ctx)
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
+    instance = read_kept_instance(ctx.rundir)
     use_platform_credentials(ctx.settings, _platform_name(ctx))
     now = list(stages_in_phase(phase)) if only is None else list(only)
     # What later stages will write is fetched and verified now as well (not
@@ -273,6 +282,7 @@ def _apply(ctx: BootContext, phase: str, root: Path, *, only: tuple[str, ...] | 
         config=config, config_sha256=digest, root=root,
         platform=str(platform) if platform else None, state_root=state_root,
         verify_later=tuple(load_stages(later)),
+        instance=instance, instance_id=instance.instance_id if instance else None,
     )
     outcome = apply_config(request, load_stages(now), report=ctx.report)
     if outcome.already_done:
@@ -373,6 +383,8 @@ def files(ctx: BootContext) -> None:
         return
     _apply(ctx, "files", ctx.root)
     ctx.report(f"provisioned {ctx.root}")
+    report_boot_outcome(ctx.settings, ctx.rundir, True, "provisioned", ctx.report)
+    phone_home_if_asked(ctx.settings, ctx.rundir, _cached_config(ctx)[0], ctx.root, ctx.report)
 
 
 def umount(ctx: BootContext) -> None:

@@ -44,6 +44,11 @@ class RunDir:
         return self.path / "fetched.json"
 
     @property
+    def instance(self) -> Path:
+        """What the platform said about the instance (provision.instance.data)."""
+        return self.path / "instance.json"
+
+    @property
     def skip(self) -> Path:
         """Present when nothing is to be provisioned on this boot; holds the reason."""
         return self.path / "skip"

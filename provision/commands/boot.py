@@ -167,6 +167,10 @@ def main(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):  # the console still gets it
                 rundir.write_private(rundir.failure, text.encode())
             sys.stderr.write(text)
+            from provision.boot.instance import report_boot_outcome
+
+            report_boot_outcome(settings, rundir, False,
+                                f"provision failed in {failure.stage}: {failure.item}: {failure.cause}", report)
             return 1
         seconds = time.monotonic() - started
         log.info("stage %s: done in %.3f s", name, seconds)

@@ -258,6 +258,14 @@ class Filesystem(_Model):
 
 
 @model_class
+class Grow(_Model):
+    """Partitions (and what they hold) grown to fill their disks (spec 1.1.0)."""
+
+    devices: tuple[str, ...] | None = None  # None: the image decides
+    resize_filesystems: bool | None = None
+
+
+@model_class
 class Storage(_Model):
     disks: tuple[Disk, ...] = ()
     raid: tuple[Raid, ...] = ()
@@ -266,6 +274,7 @@ class Storage(_Model):
     files: tuple[File, ...] = ()
     directories: tuple[Directory, ...] = ()
     links: tuple[Link, ...] = ()
+    grow: Grow | None = None
 
 
 @model_class
@@ -316,9 +325,18 @@ class Group(_Model):
 
 
 @model_class
+class DefaultUser(_Model):
+    """The image's default user, as the config wants it (spec 1.1.0)."""
+
+    create: bool | None = None
+    ssh_authorized_keys: tuple[str, ...] = ()
+
+
+@model_class
 class Passwd(_Model):
     users: tuple[User, ...] = ()
     groups: tuple[Group, ...] = ()
+    default_user: DefaultUser | None = None
 
 
 @model_class
@@ -536,12 +554,22 @@ class Proxy(_Model):
 
 
 @model_class
+class PhoneHome(_Model):
+    """cloud-init's phone_home: POST to a URL once provisioned (spec 1.1.0)."""
+
+    url: str
+    post: tuple[str, ...] | None = None  # None: every field
+    tries: int | None = None
+
+
+@model_class
 class Meta(_Model):
     version: str
     config: ConfigReferences = model_field(default_factory=ConfigReferences)
     timeouts: Timeouts = model_field(default_factory=Timeouts)
     security: Security = model_field(default_factory=Security)
     proxy: Proxy = model_field(default_factory=Proxy)
+    phone_home: PhoneHome | None = None
 
 
 @model_class

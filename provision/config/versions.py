@@ -22,7 +22,8 @@ class SpecVersion(NamedTuple):  # not a dataclass: see provision.diagnostics
 
 
 def _from_1_0_0(spec: Spec) -> Spec:
-    """1.1.0 adds the optional ``network`` section; nothing of 1.0.0 changes meaning."""
+    """1.1.0 adds optional sections (``network``; ``storage.grow``, ``passwd.defaultUser``,
+    ``provision.phoneHome``); nothing of 1.0.0 changes meaning."""
     return {**spec, "provision": dict(spec["provision"])}
 
 

@@ -454,6 +454,13 @@ class HttpClient:
         """PUT ``data`` (e.g. a metadata token request); same status handling as :meth:`get`."""
         return self._request("PUT", url, headers, data, frozenset(retry_statuses), not_found_ok, False, limit)
 
+    def post(
+        self, url: str, headers: Mapping[str, str] | None = None, *, data: bytes = b"",
+        retry_statuses: Collection[int] = frozenset(), not_found_ok: bool = True, limit: int | None = None,
+    ) -> Response:
+        """POST ``data`` (a provisioning report); same status handling as :meth:`get`."""
+        return self._request("POST", url, headers, data, frozenset(retry_statuses), not_found_ok, False, limit)
+
     # -- machinery ---------------------------------------------------------
 
     def _request(

@@ -24,6 +24,8 @@ and ``user_data`` optional):
 ``extras``             ``{name: path}`` fetched after the user data and kept raw
                        (``meta-data``, ``vendor-data``, ``network-config``); 404: absent
 ``detect``             DMI rules, see provision.platforms.detect
+``metadata``           the instance's attributes (id, hostname, region, zone, IPs,
+                       SSH keys, report URLs): see provision.instance.section
 """
 
 from __future__ import annotations
@@ -70,12 +72,13 @@ class CloudEntry:
     user_data_field: str | None = None
     extras: Mapping[str, str] = field(default_factory=dict)
     detect: tuple[Mapping[str, str], ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 _KNOWN_KEYS = {
     "name", "title", "base_urls", "user_data", "headers", "response_headers", "token",
     "refresh_statuses", "encoding", "encoding_path", "no_data_statuses", "retry_statuses",
-    "privileged_source_port", "user_data_field", "extras", "detect",
+    "privileged_source_port", "user_data_field", "extras", "detect", "metadata",
 }
 
 
@@ -108,6 +111,7 @@ def parse_entry(raw: Mapping[str, Any]) -> CloudEntry:
         user_data_field=raw.get("user_data_field"),
         extras=dict(raw.get("extras", {})),
         detect=tuple(raw.get("detect", ())),
+        metadata=dict(raw.get("metadata", {})),
     )
 
 

@@ -87,7 +87,11 @@ class MetadataClient:
         self.port.drain()
         for _ in range(HANDSHAKE_ATTEMPTS):
             self.port.write(b"\n")
+            # Stale lines from an earlier client may still arrive: skip them
+            # until this newline's answer, rather than sending another newline.
             answer = self.port.readline(5.0)
+            while answer is not None and answer != b"invalid command":
+                answer = self.port.readline(5.0)
             if answer == b"invalid command":
                 return
         raise FetchError(f"smartos: the host metadata service does not answer on {SERIAL}")
@@ -95,6 +99,8 @@ class MetadataClient:
     def _negotiate(self) -> None:
         self.port.write(b"NEGOTIATE V2\n")
         answer = self.port.readline(TIMEOUT)
+        while answer == b"invalid command":  # a late answer to an earlier handshake newline
+            answer = self.port.readline(TIMEOUT)
         if answer != b"V2_OK":
             raise FetchError(f"smartos: NEGOTIATE V2 answered {answer!r}")
 

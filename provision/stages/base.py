@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from provision.config.model import Config
 
 if TYPE_CHECKING:
+    from provision.instance.data import InstanceData
     from provision.stages.staging import Need, Staging
 
 # The boot phases that run engine stages, in boot order (see provision.boot.phases).
@@ -89,9 +90,11 @@ PHASES = ("disks", "mount", "files")
 
 @dataclass(frozen=True)
 class Target:
-    """Where a run applies: the target root."""
+    """Where a run applies: the target root, and what the platform said about the instance."""
 
     root: Path
+    # From the platform's metadata (the boot's fetch phase); None outside a boot.
+    instance: InstanceData | None = None
 
 
 @dataclass(frozen=True)

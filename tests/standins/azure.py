@@ -9,6 +9,7 @@ Requests need ``Metadata: true`` (400 otherwise), an ``api-version`` query
 from __future__ import annotations
 
 import base64
+import json
 
 from tests.standins.metadata import Answer, MetadataStandIn, Request
 
@@ -22,6 +23,8 @@ class AzureImds(MetadataStandIn):
         super().__init__()
         self.user_data = user_data
         self.warm_up = list(warm_up)
+        # GET /metadata/instance (the whole instance document, JSON); None: 404.
+        self.instance: dict[str, object] | None = None
 
     def answer(self, request: Request) -> Answer:
         if request.headers.get("Metadata") != "true" or request.headers.get("X-Forwarded-For"):
@@ -33,4 +36,6 @@ class AzureImds(MetadataStandIn):
         if request.path == USER_DATA_PATH:
             data = base64.b64encode(self.user_data) if self.user_data else b""
             return Answer(200, data, {"Content-Type": "text/plain; charset=utf-8"})
+        if request.path == "/metadata/instance" and self.instance is not None:
+            return Answer(200, json.dumps(self.instance).encode(), {"Content-Type": "application/json"})
         return Answer(404, b"Not Found")

@@ -28,6 +28,8 @@ class SimpleCloud(MetadataStandIn):
         self.token_header = token_header
         self.no_data_status = no_data_status
         self.tokens: set[str] = set()
+        # Other paths served on GET (metadata documents such as /metadata/v1.json).
+        self.files: dict[str, bytes] = {}
 
     def answer(self, request: Request) -> Answer:
         for name, value in self.required_headers.items():
@@ -43,6 +45,8 @@ class SimpleCloud(MetadataStandIn):
             return Answer(200, token.encode())
         if self.token_header and request.headers.get(self.token_header) not in self.tokens:
             return Answer(401, b"Unauthorized")
+        if request.path in self.files and request.method == "GET":
+            return Answer(200, self.files[request.path])
         if request.path == self.path and request.method == "GET":
             if self.user_data is None:
                 return Answer(self.no_data_status, b"" if self.no_data_status == 204 else b"Not Found")

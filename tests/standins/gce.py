@@ -20,6 +20,8 @@ class GceMetadata(MetadataStandIn):
         super().__init__()
         self.attributes = dict(attributes or {})
         self.impostor = impostor
+        # Any other key below /computeMetadata/v1/ (instance/hostname, project/attributes/ssh-keys).
+        self.values: dict[str, bytes] = {}
 
     def answer(self, request: Request) -> Answer:
         flavor = {} if self.impostor else {"Metadata-Flavor": "Google"}
@@ -34,6 +36,8 @@ class GceMetadata(MetadataStandIn):
             value = self.attributes.get(key.removeprefix("instance/attributes/"))
             if value is not None:
                 return Answer(200, value, {**flavor, "Content-Type": "application/text"})
+        if key in self.values:
+            return Answer(200, self.values[key], {**flavor, "Content-Type": "application/text"})
         if key == "instance/id":
             return Answer(200, b"1234567890123456789", flavor)
         return Answer(404, b"Not Found", flavor)

@@ -16,6 +16,7 @@ class OpenStackMetadata(MetadataStandIn):
     def __init__(self, user_data: bytes | None = None) -> None:
         super().__init__()
         self.user_data = user_data
+        self.meta_data: dict[str, object] = {"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "hostname": "vm1"}
 
     def answer(self, request: Request) -> Answer:
         if request.method != "GET":
@@ -27,6 +28,5 @@ class OpenStackMetadata(MetadataStandIn):
             if parts[2] == "user_data" and self.user_data is not None:
                 return Answer(200, self.user_data, {"Content-Type": "application/octet-stream"})
             if parts[2] == "meta_data.json":
-                meta = {"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "hostname": "vm1"}
-                return Answer(200, json.dumps(meta).encode(), {"Content-Type": "application/json"})
+                return Answer(200, json.dumps(self.meta_data).encode(), {"Content-Type": "application/json"})
         return Answer(404, b"Not Found")

@@ -71,11 +71,12 @@ install() {
     inst_multiple -o sfdisk partx wipefs blkid blockdev udevadm mount umount modprobe ip
     for feature in ${PROVISION_DISK_FEATURES:-ext4 vfat swap}; do
         case "$feature" in
-        ext4) inst_multiple -o mkfs.ext4 mke2fs /etc/mke2fs.conf ;;
-        xfs) inst_multiple -o mkfs.xfs ;;
+        ext4) inst_multiple -o mkfs.ext4 mke2fs /etc/mke2fs.conf resize2fs e2fsck ;;
+        xfs) inst_multiple -o mkfs.xfs xfs_growfs ;;
         btrfs) inst_multiple -o mkfs.btrfs btrfs ;;
         vfat) inst_multiple -o mkfs.vfat mkfs.fat ;;
         swap) inst_multiple -o mkswap ;;
+        lvm) inst_multiple -o pvresize lvm ;;
         raid) inst_multiple -o mdadm ;;
         luks) inst_multiple -o cryptsetup ;;
         # What binding LUKS volumes with clevis runs (see the initramfs-tools

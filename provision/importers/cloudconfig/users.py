@@ -142,6 +142,16 @@ def _index(ctx: Context, name: str) -> int:
     return next(i for i, u in enumerate(users) if u["name"] == name)
 
 
+def _default_user_section(ctx: Context, where: ConfigPath) -> dict[str, Any]:
+    """``passwd.defaultUser`` (spec 1.1.0): the image's default user, named by the image."""
+    passwd = ctx.spec.setdefault("passwd", {})
+    if "defaultUser" not in passwd:
+        passwd["defaultUser"] = {}
+        ctx.origins.record(("passwd", "defaultUser"), where)
+    section: dict[str, Any] = passwd["defaultUser"]
+    return section
+
+
 def translate_users(ctx: Context, value: Any, where: ConfigPath) -> None:
     if isinstance(value, str):
         value = _names(value)
@@ -153,8 +163,8 @@ def translate_users(ctx: Context, value: Any, where: ConfigPath) -> None:
             if ctx.default_user:
                 _user_entry(ctx, ctx.default_user, (*where, i))
             else:
-                ctx.unsupported("the 'default' user", (*where, i),
-                                "provision has no distribution default user; name the user, or set user: NAME")
+                # The image names its default user (cloud-init's system_info.default_user).
+                _default_user_section(ctx, (*where, i))["create"] = True
         elif isinstance(user, str):
             for name in _names(user):
                 _user_entry(ctx, name, (*where, i))
@@ -162,6 +172,9 @@ def translate_users(ctx: Context, value: Any, where: ConfigPath) -> None:
             _translate_user(ctx, user, (*where, i))
         else:
             ctx.bad("a user must be a name or a mapping", (*where, i))
+    if "default" not in value and not ctx.default_user:
+        # As in cloud-init: a users list without "default" means no default user.
+        _default_user_section(ctx, where)["create"] = False
 
 
 def note_default_user(ctx: Context, value: Any, where: ConfigPath) -> None:
@@ -213,13 +226,13 @@ def translate_groups(ctx: Context, value: Any, where: ConfigPath) -> None:
 
 
 def translate_default_keys(ctx: Context, value: Any, where: ConfigPath) -> None:
-    keys = value if isinstance(value, list) else [value]
-    owner = ctx.default_user or (None if ctx.disable_root else "root")
-    if owner is None:
-        ctx.unsupported(
-            "top-level ssh_authorized_keys without a default user", where,
-            "set user: NAME to say whose keys they are (or disable_root: false for root)",
-        )
-        return
-    entry = _user_entry(ctx, owner, where)
-    entry.setdefault("sshAuthorizedKeys", []).extend(str(k) for k in keys)
+    keys = [str(k) for k in (value if isinstance(value, list) else [value])]
+    if ctx.default_user:
+        entry = _user_entry(ctx, ctx.default_user, where)
+        entry.setdefault("sshAuthorizedKeys", []).extend(keys)
+    else:
+        # cloud-init gives them to the default user, whom the image names.
+        _default_user_section(ctx, where).setdefault("sshAuthorizedKeys", []).extend(keys)
+    if not ctx.disable_root:
+        root = _user_entry(ctx, "root", where)
+        root.setdefault("sshAuthorizedKeys", []).extend(keys)

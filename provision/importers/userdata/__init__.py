@@ -27,7 +27,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from provision.config import versions
 from provision.config.kinds import Imported
 from provision.diagnostics import ConfigPath, Diagnostic, Position, error, warning
 from provision.errors import ConfigError
@@ -323,7 +322,7 @@ def to_spec(data: bytes, name: str, instance_data: Mapping[str, Any] | None = No
 
 
 def _translate(work: _Translation, doc: Document) -> Imported:
-    from provision.importers.cloudconfig import translate
+    from provision.importers.cloudconfig import translate, with_version
     from provision.importers.cloudconfig.context import Context
     from provision.importers.userdata.scripts import add_scripts
 
@@ -332,7 +331,7 @@ def _translate(work: _Translation, doc: Document) -> Imported:
     v1 = work.instance_data.get("v1") if work.instance_data else None
     instance_id = v1.get("instance_id") if isinstance(v1, dict) else None
     add_scripts(ctx, work.scripts, str(instance_id) if instance_id is not None else None, work.tag)
-    spec: dict[str, Any] = {"provision": {"version": versions.NEWEST}, **ctx.spec}
+    spec: dict[str, Any] = with_version(ctx.spec)
     if work.includes:
         spec["provision"]["config"] = {"merge": [{"source": url} for url, _ in work.includes]}
         for i, (_, where) in enumerate(work.includes):
