@@ -39,6 +39,8 @@ TOOLS: dict[str, str] = {
     "groupmod": "groupmod",
     "ip": "ip",
     "jose": "jose",
+    # the image's own boot loader editor for kernel arguments (provision.bootloader.helper)
+    "kargs-helper": "/usr/lib/provision/kargs-helper",
     "mcopy": "mcopy",
     "mdadm": "mdadm",
     "mkfs.btrfs": "mkfs.btrfs",

@@ -132,8 +132,26 @@ def test_status_json_is_the_record(root: Path, tmp_path: Path) -> None:
     assert json.loads(shown.stdout) == json.loads((root / "etc/.provision/result.json").read_text())
 
 
-def test_kernel_arguments_are_refused_before_anything_is_written(tmp_path: Path) -> None:
-    """Not applied yet, never silently dropped: validate warns, apply fails first."""
+def test_kernel_arguments_are_written_into_the_boot_loader_entries(tmp_path: Path) -> None:
+    from apply_fixtures import make_root, run_cli, write_config
+
+    root = make_root(tmp_path / "root")
+    entry = root / "boot/loader/entries/debian.conf"
+    entry.parent.mkdir(parents=True)
+    entry.write_text("title Debian\nlinux /vmlinuz\noptions root=LABEL=root ro quiet\n")
+    cfg = write_config(tmp_path / "c.json", {
+        "kernelArguments": {"shouldExist": ["console=ttyS0"], "shouldNotExist": ["quiet"]},
+        "storage": {"files": [{"path": "/etc/motd", "overwrite": True, "contents": {"source": "data:,hi"}}]},
+    })
+    validated = run_cli("validate", str(cfg))
+    assert validated.returncode == 0 and "warning" not in validated.stdout
+    applied = run_cli("apply", "--root", str(root), str(cfg))
+    assert applied.returncode == 0, applied.stderr
+    assert entry.read_text() == "title Debian\nlinux /vmlinuz\noptions root=LABEL=root ro console=ttyS0\n"
+    assert (root / "etc/motd").read_text() == "hi"
+
+
+def test_kernel_arguments_without_a_boot_loader_fail_before_anything_is_written(tmp_path: Path) -> None:
     from apply_fixtures import make_root, run_cli, write_config
 
     root = make_root(tmp_path / "root")
@@ -141,9 +159,8 @@ def test_kernel_arguments_are_refused_before_anything_is_written(tmp_path: Path)
         "kernelArguments": {"shouldExist": ["console=ttyS0"]},
         "storage": {"files": [{"path": "/etc/motd", "overwrite": True, "contents": {"source": "data:,hi"}}]},
     })
-    validated = run_cli("validate", str(cfg))
-    assert validated.returncode == 0 and "kernel arguments are not applied" in validated.stdout
     applied = run_cli("apply", "--root", str(root), str(cfg))
     assert applied.returncode != 0
-    assert "kargs" in applied.stderr and "console=ttyS0" in applied.stderr
+    assert "kargs" in applied.stderr and "no boot loader configuration" in applied.stderr
+    assert "Traceback" not in applied.stderr
     assert not (root / "etc/motd").exists()

@@ -142,6 +142,36 @@ def test_summary_names_stage_item_and_cause() -> None:
     assert len(long.cause) <= 400
 
 
+def test_new_kernel_arguments_end_the_boot_in_a_reboot_before_the_disks(tmp_path: Path, root: Path) -> None:
+    entry = root / "boot/loader/entries/image.conf"
+    entry.parent.mkdir(parents=True)
+    entry.write_text("linux /vmlinuz\noptions root=LABEL=root ro quiet\n")
+    spec = config("kargs", kernelArguments={"shouldExist": ["mitigations=off"], "shouldNotExist": ["quiet"]})
+    first = run(tmp_path, root, spec, "fetch-offline", "disks", "mount", "files")
+    assert first.returncode == 76, first.stderr
+    assert "rebooting into the new command line" in first.stderr
+    assert entry.read_text() == "linux /vmlinuz\noptions root=LABEL=root ro mitigations=off\n"
+    assert not (root / "etc/hostname").exists()  # nothing past the kernel arguments ran
+    # The boot with the new command line (a fresh /run): nothing left to change, provisioning goes on.
+    second = run(tmp_path, root, spec, "fetch-offline", "disks", "mount", "files", "umount", run_dir="run2")
+    assert second.returncode == 0, second.stderr
+    assert "rebooting" not in second.stderr
+    assert (root / "etc/hostname").read_text() == "kargs\n"
+    record = json.loads((root / "etc/.provision/result.json").read_text())
+    kargs = next(s for s in record["stages"] if s["name"] == "kargs")
+    assert (record["status"], kargs["status"], kargs["changes"]) == ("succeeded", "applied", 0)
+
+
+def test_kernel_arguments_without_a_boot_loader_stop_the_boot_before_the_disks(
+    tmp_path: Path, root: Path
+) -> None:
+    spec = config("kargs", kernelArguments={"shouldExist": ["mitigations=off"]})
+    done = run(tmp_path, root, spec, "fetch-offline", "disks", "mount", "files")
+    assert done.returncode == 1
+    assert "FAILED in stage disks" in done.stderr and "no boot loader configuration" in done.stderr
+    assert not (root / "etc/hostname").exists()
+
+
 def test_the_platform_network_config_in_the_run_directory_is_rendered_into_the_root(
         tmp_path: Path, root: Path) -> None:
     """A datasource's network-config (its fetch result's extras, kept in the run directory) reaches the target."""

@@ -475,7 +475,7 @@ SCHEMA: J = {
                 "shouldExist": arr(s("Argument."), "Kernel arguments that must be present."),
                 "shouldNotExist": arr(s("Argument."), "Kernel arguments that must be absent."),
             },
-            desc="Kernel command-line arguments (accepted for Ignition compatibility; applying them is not supported yet).",
+            desc="Kernel command-line arguments: written into the boot loader's entries on first boot, then one reboot into them (as Ignition does).",
         ),
         "containers": CONTAINERS,
     },

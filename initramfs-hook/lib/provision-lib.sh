@@ -42,8 +42,20 @@ provision_fail() {
 	done
 }
 
+# New kernel arguments were written into the boot loader's files: reboot
+# into them (QEMU with -no-reboot, and tests, see the machine stop here).
+provision_reboot() {
+	echo "provision: rebooting into the new kernel command line: $(cat "$PROVISION_RUN_DIR/reboot" 2>/dev/null)"
+	sync
+	reboot -f
+	echo b >/proc/sysrq-trigger
+	sleep 60
+	provision_fail reboot
+}
+
 # Run stages of `provision run` in one process; stop the boot if one fails.
-# Exit status 75 (the network is needed first) is returned to the caller.
+# Exit status 75 (the network is needed first) is returned to the caller;
+# 76 (new kernel arguments) reboots.
 provision_stages() {
 	start=$(_uptime)
 	args=
@@ -54,6 +66,7 @@ provision_stages() {
 	echo "provision: timing: stages=$(echo "$@" | tr ' ' ,) process-seconds=$(awk -v a="$start" -v b="$(_uptime)" 'BEGIN { printf "%.2f", b - a }') status=$status"
 	case "$status" in
 	0 | 75) return "$status" ;;
+	76) provision_reboot ;;
 	*) provision_fail "$*" ;;
 	esac
 }

@@ -8,7 +8,8 @@ engine stages, :mod:`provision.stages`, that declare it):
                    network is needed (metadata service, remote references or
                    file contents), leave the ``neednet`` flag and stop
 ``fetch``          the rest, over the network; the final config is cached once
-``disks``          partitions, RAID, LUKS, filesystems (the root is not mounted);
+``disks``          kernel arguments first (a reboot if they changed), then
+                   partitions, RAID, LUKS, filesystems (the root is not mounted);
                    first fetches and verifies what every later phase writes
 ``mount``          the configured filesystems under the mounted root
 ``files``          users, files, systemd units, the container runtime
@@ -16,6 +17,7 @@ engine stages, :mod:`provision.stages`, that declare it):
 
 - :mod:`.rundir`   what the phases leave for each other under /run/provision
 - :mod:`.rootpeek` has this root been provisioned already? (before it is mounted)
+- :mod:`.bootfs`   the root's boot filesystems mounted for the kargs stage
 - :mod:`.remote`   which sources in a config need the network
 - :mod:`.imageconfig` the image's base configs and the platform's credentials around the fetch
 - :mod:`.summary`  the short failure summary for the console

@@ -15,6 +15,7 @@ leaves the ``skip`` file and every later phase returns at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ from provision.errors import ConfigError, FetchError, ProvisionError
 from provision.platforms.settings import Settings
 
 if TYPE_CHECKING:
+    from provision.apply.orchestrator import ApplyOutcome
     from provision.config.model import Config
     from provision.config.pipeline import ParsedConfig
 
@@ -268,7 +270,9 @@ def _cached_config(ctx: BootContext) -> tuple[Config, str]:
     return parsed.config, hashlib.sha256(data).hexdigest()
 
 
-def _apply(ctx: BootContext, phase: str, root: Path) -> None:
+def _apply(ctx: BootContext, phase: str, root: Path, *, only: tuple[str, ...] | None = None,
+           state_root: Path | None = None) -> ApplyOutcome:
+    """Run the phase's stages (``only`` these, if given) against ``root``."""
     from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages
     from provision.stages import stages_in_phase
     from provision.stages.base import PHASES
@@ -277,28 +281,68 @@ def _apply(ctx: BootContext, phase: str, root: Path) -> None:
     platform = ctx.rundir.read_json(ctx.rundir.fetched).get("platform")
     instance = read_kept_instance(ctx.rundir)
     use_platform_credentials(ctx.settings, _platform_name(ctx))
-    # What later phases will write is fetched and verified now as well (not
+    now = list(stages_in_phase(phase)) if only is None else list(only)
+    # What later stages will write is fetched and verified now as well (not
     # kept: the root is not mounted yet), so a bad URL stops the boot before
     # this phase changes a disk.
-    later = PHASES[PHASES.index(phase) + 1:]
+    later = [n for p in PHASES[PHASES.index(phase):] for n in stages_in_phase(p) if n not in now]
     request = ApplyRequest(
         config=config, config_sha256=digest, root=root,
-        platform=str(platform) if platform else None,
-        verify_later=tuple(load_stages([n for p in later for n in stages_in_phase(p)])),
+        platform=str(platform) if platform else None, state_root=state_root,
+        verify_later=tuple(load_stages(later)),
         instance=instance, instance_id=instance.instance_id if instance else None,
     )
-    outcome = apply_config(request, load_stages(stages_in_phase(phase)), report=ctx.report)
+    outcome = apply_config(request, load_stages(now), report=ctx.report)
     if outcome.already_done:
         ctx.report(f"{phase}: already done for this config")
+    return outcome
+
+
+def _kernel_arguments(ctx: BootContext) -> bool:
+    """The kargs stage against the root's boot filesystems; True when they changed
+    (the boot then ends in a reboot into the new command line, as Ignition's does)."""
+    from provision.boot.bootfs import mounted_boot_filesystems
+    from provision.boot.rootpeek import root_spec_from_cmdline
+
+    config, _ = _cached_config(ctx)
+    staging = ctx.rundir.staging_root
+    if not config.kernel_arguments.should_exist and not config.kernel_arguments.should_not_exist:
+        _apply(ctx, "disks", staging, only=("kargs",))  # recorded as empty; nothing to mount
+        return False
+    boot_root: contextlib.AbstractContextManager[Path]
+    if ctx.root.is_dir() and any(ctx.root.iterdir()):
+        boot_root = contextlib.nullcontext(ctx.root)  # already mounted (development use)
+    else:
+        boot_root = mounted_boot_filesystems(
+            ctx.root_device or root_spec_from_cmdline(ctx.cmdline), ctx.rundir.bootfs)
+    with boot_root as root:
+        outcome = _apply(ctx, "disks", root, only=("kargs",), state_root=staging)
+    changes = [a for plan in outcome.plans for a in plan.changes]
+    if not changes:
+        return False
+    change = " ".join([*(f"+{a}" for a in config.kernel_arguments.should_exist),
+                       *(f"-{a}" for a in config.kernel_arguments.should_not_exist)])
+    reason = f"kernel arguments changed ({change}) in {len(changes)} boot loader files"
+    ctx.rundir.write_private(ctx.rundir.reboot, reason.encode() + b"\n")
+    ctx.report(f"{reason}; rebooting into the new command line")
+    return True
 
 
 def disks(ctx: BootContext) -> None:
+    from provision.stages import stages_in_phase
+
     if _skipping(ctx):
         return
     # The root is not mounted yet: the run's record starts in the run
     # directory and moves into the root at the mount stage.
     ctx.rundir.staging_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _apply(ctx, "disks", ctx.rundir.staging_root)
+    # Kernel arguments first, on their own: new ones mean a reboot before any
+    # disk is touched, and a config they cannot be applied for stops the boot
+    # before that too.
+    if _kernel_arguments(ctx):
+        return  # the disks wait for the boot with the new command line
+    rest = tuple(n for n in stages_in_phase("disks") if n != "kargs")
+    _apply(ctx, "disks", ctx.rundir.staging_root, only=rest)
 
 
 def _carry_record_into_root(ctx: BootContext) -> None:

@@ -73,6 +73,16 @@ class RunDir:
         return self.path / "peek"
 
     @property
+    def bootfs(self) -> Path:
+        """Mount point for the root (and its /boot) while the kargs stage edits the boot loader."""
+        return self.path / "bootfs"
+
+    @property
+    def reboot(self) -> Path:
+        """Present when this boot must end in a reboot (new kernel arguments); holds why."""
+        return self.path / "reboot"
+
+    @property
     def platform_data(self) -> Path:
         """The platform's raw extras next to the user data (meta-data, vendor-data,
         network-config), one file each, for the stages that render them."""

@@ -22,6 +22,10 @@ BOOT_PHASES = ("fetch-offline", "fetch", "disks", "mount", "files", "umount")
 # Exit status when the phases asked for cannot go on without the network
 # (EX_TEMPFAIL, as `provision fetch --offline` uses).
 NEED_NETWORK_EXIT = 75
+# Exit status when the boot must end in a reboot before the next stage: the
+# kargs part of the disks stage changed the kernel command line. The caller
+# reboots (the initramfs-tools script, provision-disks.service under dracut).
+REBOOT_EXIT = 76
 
 HELP = "run the first-boot phases (what the initramfs does), one or all"
 DESCRIPTION = """\
@@ -45,6 +49,11 @@ Without --phase all of them run in order (development use). A root whose
 result record says it was provisioned is never provisioned again: the first
 phase looks at the root device (root= on the kernel command line, or
 --root-device) before anything is fetched.
+
+The disks phase first writes the config's kernelArguments into the boot
+loader's files (the root device mounted for the purpose); when they changed,
+it touches no disk and the run stops with exit status 76: the caller reboots,
+and the next boot (with the new command line) provisions.
 
 Several --phase options run in one process (the initramfs-tools scripts do
 that to start the interpreter less often). If the offline pass needs the
@@ -166,4 +175,7 @@ def main(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - started
         log.info("stage %s: done in %.3f s", name, seconds)
         print(f"provision: timing: stage={name} seconds={seconds:.3f}", file=sys.stderr, flush=True)
+        if rundir.reboot.exists():
+            print("provision: reboot needed before the next stage", file=sys.stderr, flush=True)
+            return REBOOT_EXIT
     return 0

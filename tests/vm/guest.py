@@ -234,33 +234,51 @@ class Vm:
     fw_cfg: Path | None = None
     fw_cfg_name: str = FW_CFG_NAME  # or Ignition's opt/com.coreos/config
     imds_port: int | None = None  # forward 169.254.169.254:80 to this loopback port
+    ssh_port: int | None = None  # forward 127.0.0.1:ssh_port on the host to the guest's port 22
     memory_mib: int = 768
     extra: list[str] = field(default_factory=list)
+    # UEFI firmware to boot the first disk with (its boot loader picks kernel,
+    # initramfs and command line); None: QEMU loads kernel and initrd itself.
+    firmware: Path | None = None
+    # Let the guest reboot in place (a boot loader then boots it again); by
+    # default a reboot ends QEMU.
+    allow_reboot: bool = False
 
     def argv(self, serial: Path) -> list[str]:
         argv = [
             "qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mib), "-smp", "1",
-            "-nodefaults", "-nographic", "-no-reboot", "-display", "none", "-monitor", "none",
+            "-nodefaults", "-nographic", "-display", "none", "-monitor", "none",
             "-serial", f"file:{serial}",
-            "-kernel", str(self.kernel), "-initrd", str(self.initrd),
-            "-append", f"console=ttyS0 {self.cmdline}".strip(),
         ]
+        if not self.allow_reboot:
+            argv.append("-no-reboot")
+        if self.firmware is not None:
+            argv += ["-bios", str(self.firmware)]
+        else:
+            argv += [
+                "-kernel", str(self.kernel), "-initrd", str(self.initrd),
+                "-append", self.cmdline if "console=" in self.cmdline else f"console=ttyS0 {self.cmdline}".strip(),
+            ]
         for disk in self.disks:
             ro = ",readonly=on" if disk.suffix == ".iso" else ""
             argv += ["-drive", f"file={disk},format=raw,if=virtio{ro}"]
         if self.fw_cfg is not None:
             argv += ["-fw_cfg", f"name={self.fw_cfg_name},file={self.fw_cfg}"]
+        netdev = []
         if self.imds_port is not None:
-            # restrict=on: the guest reaches nothing but the forwarded address.
             # guestfwd needs the address inside the user network, hence a
             # link-local network like a cloud's.
             relay = f"{CHECKOUT / 'tests/vm/tcp_relay.py'}"
-            argv += [
-                "-netdev",
-                "user,id=n0,restrict=on,net=169.254.0.0/16,host=169.254.0.2,dhcpstart=169.254.0.15,"
+            netdev += [
+                "net=169.254.0.0/16,host=169.254.0.2,dhcpstart=169.254.0.15",
                 f"guestfwd=tcp:169.254.169.254:80-cmd:python3 {relay} 127.0.0.1 {self.imds_port}",
-                "-device", "virtio-net-pci,netdev=n0",
             ]
+        if self.ssh_port is not None:
+            netdev.append(f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22")
+        if netdev:
+            # restrict=on: the guest reaches nothing but the forwarded addresses.
+            argv += ["-netdev", ",".join(["user,id=n0,restrict=on", *netdev]),
+                     "-device", "virtio-net-pci,netdev=n0"]
         return argv + self.extra
 
     def boot(self, serial: Path, *, timeout: float = 300, stop_on: Sequence[str] = ()) -> Boot:
@@ -299,6 +317,65 @@ class Vm:
             console += "\n[qemu] " + output
         status = None if stopped_at else proc.returncode
         return Boot(status, console, time.monotonic() - started, stopped_at)
+
+
+    @contextlib.contextmanager
+    def running(self, serial: Path, *, timeout: float = 300) -> Iterator[Running]:
+        """QEMU in the background, for tests that talk to the guest while it runs
+        (SSH). Killed on leaving the block unless it exited by itself."""
+        serial.unlink(missing_ok=True)
+        proc = subprocess.Popen(self.argv(serial), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        vm = Running(proc, serial, time.monotonic(), timeout)
+        try:
+            yield vm
+        finally:
+            vm.kill()
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    serial: Path
+    started: float
+    timeout: float  # for the whole boot: every wait ends by then
+
+    @property
+    def console(self) -> str:
+        return _read(self.serial)
+
+    def remaining(self) -> float:
+        return self.timeout - (time.monotonic() - self.started)
+
+    def wait_for(self, pattern: str) -> re.Match[str] | None:
+        """The first match of ``pattern`` on the console; None if QEMU exits or time runs out."""
+        while self.remaining() > 0:
+            match = re.search(pattern, self.console)
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                return re.search(pattern, self.console)
+            time.sleep(0.5)
+        return None
+
+    def wait_exit(self) -> int | None:
+        """QEMU's exit status (the guest powered off or rebooted), or None on timeout."""
+        try:
+            return self.proc.wait(timeout=max(self.remaining(), 0.1))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def result(self) -> Boot:
+        """What the boot produced so far (QEMU's status None while it still runs)."""
+        seconds = time.monotonic() - self.started
+        return Boot(self.proc.poll(), self.console, seconds, None)
 
 
 def _read(path: Path) -> str:

@@ -106,6 +106,7 @@ install() {
     inst_script "$moddir/provision-generator" "$systemdutildir/system-generators/provision-generator"
     inst_script "$moddir/provision-network.sh" /usr/lib/provision/provision-network.sh
     inst_script "$moddir/provision-sysroot.sh" /usr/lib/provision/provision-sysroot.sh
+    inst_script "$moddir/provision-disks.sh" /usr/lib/provision/provision-disks.sh
     inst_simple "$moddir/provision-dhcp.network" /usr/lib/provision/provision-dhcp.network
     for f in "$moddir"/*.service "$moddir"/*.target; do
         inst_simple "$f" "$systemdsystemunitdir/${f##*/}"

@@ -34,15 +34,27 @@ def check_proxy(config: model.Config) -> Iterator[Diagnostic]:
 
 
 def check_kernel_arguments(config: model.Config) -> Iterator[Diagnostic]:
+    """Arguments are compared whole (provision.bootloader), so some can never match."""
     args = config.kernel_arguments
-    if args.should_exist or args.should_not_exist:
-        # A warning, not an error: Ignition accepts them, and a config may be
-        # validated for another engine. Applying them fails (stages/kargs.py).
-        yield warning(
-            "kernel arguments are not applied by this version of provision: applying this config fails",
-            ("kernelArguments",),
-            "set kernel arguments in the image's boot loader configuration",
-        )
+    if not args.should_exist and not args.should_not_exist:
+        return
+    from provision.bootloader.cmdline import split_args
+
+    for key, values in (("shouldExist", args.should_exist), ("shouldNotExist", args.should_not_exist)):
+        for i, arg in enumerate(values):
+            where = ("kernelArguments", key, i)
+            words = split_args(arg)
+            if len(words) != 1:
+                yield warning(
+                    "this is not one kernel argument: arguments are compared whole, so it never matches",
+                    where, "list each argument separately" if words else "remove the empty entry",
+                )
+            elif arg.split("=", 1)[0] == "provision.firstboot":
+                yield warning(
+                    "provision.firstboot is the boot loader's first-boot flag (docs/embedding.md); "
+                    "setting it in the entries makes every boot a first boot",
+                    where,
+                )
     wanted = set(args.should_exist)
     for i, arg in enumerate(args.should_not_exist):
         if arg in wanted:

@@ -1,0 +1,163 @@
+"""A real Debian root for the VM tests, built once and cached between runs.
+
+``mmdebstrap --variant=minbase`` from this machine's apt sources, with
+systemd as PID 1, udev, openssh-server and systemd-networkd (DHCP on the
+virtio NIC), packed into an ext4 image labelled ``root``. The image is cached
+under /var/cache/provision-tests/ (``PROVISION_TEST_CACHE`` overrides it),
+named by a hash of its recipe (suite, packages, the customisation script), so
+changing the recipe builds a new one and an unchanged recipe never rebuilds.
+
+What the cached image does not hold, because it changes with every commit of
+provision or every kernel update of this machine: the kernel, the initramfs
+(built by this machine's mkinitramfs with provision's hooks) and the boot
+loader with its entry; tests/vm/debian.py puts those into each test's disk.
+Kernel modules: the initramfs loads the virtio, ext4 and network drivers the
+guest needs and they stay loaded; the image has no /lib/modules of its own
+(a distribution kernel's modules would triple its size) except the few each
+test disk adds (vfat for the ESP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+CACHE = Path(os.environ.get("PROVISION_TEST_CACHE", "/var/cache/provision-tests"))
+IMAGE_SIZE_MIB = 1024  # sparse: about 300 MiB are used
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd", "systemd-sysv", "udev", "kmod", "openssh-server", "e2fsprogs", "iproute2",
+    "ca-certificates",
+)
+# Printed on the serial console when the booted system is up (multi-user.target).
+READY_MARKER = "GUEST-DEBIAN: multi-user.target reached"
+
+# Run by mmdebstrap with the root as $1, after the packages are installed.
+CUSTOMIZE = r"""
+set -eu
+root=$1
+echo debian-image >"$root/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tdebian-image\n' >"$root/etc/hosts"
+printf 'LABEL=root\t/\text4\terrors=remount-ro\t0\t1\n' >"$root/etc/fstab"
+# A machine that has never booted: systemd makes the id on first boot.
+: >"$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+# The network: DHCP on the virtio NIC, as a cloud image does.
+mkdir -p "$root/etc/systemd/network"
+printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/network/20-wired.network"
+chroot "$root" systemctl enable systemd-networkd.service ssh.service
+# Say on the console when the system is up (the tests time boot-to-login with it).
+cat >"$root/etc/systemd/system/boot-report.service" <<'EOF'
+[Unit]
+Description=Report boot completion on the console
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "@READY@, uptime $(cut -d" " -f1 /proc/uptime) s" >/dev/console'
+[Install]
+WantedBy=multi-user.target
+EOF
+chroot "$root" systemctl enable boot-report.service
+# Nothing the tests do needs these, and under TCG every unit costs time.
+chroot "$root" systemctl mask systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
+    e2scrub_all.timer e2scrub_reap.service fstrim.timer 2>/dev/null || true
+# sshd: no DNS lookups of the client (there is no resolver behind restrict=on).
+printf 'UseDNS no\n' >"$root/etc/ssh/sshd_config.d/10-tests.conf"
+# Root has no password and logs in only with keys; the tests use the provisioned user.
+chroot "$root" passwd -l root >/dev/null
+rm -rf "$root/var/cache/apt/"*.bin "$root/var/lib/apt/lists/"* "$root/usr/share/doc/"* \
+    "$root/usr/share/man/"* "$root/usr/share/locale/"*
+""".replace("@READY@", READY_MARKER)
+
+
+def apt_sources() -> list[str]:
+    """This machine's apt sources, one text per file (deb822 or one-line; mmdebstrap
+    takes each file as one MIRROR argument and tells the formats apart)."""
+    found = []
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        if path.is_file() and path.suffix in (".list", ".sources", ""):
+            text = path.read_text()
+            if any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+                found.append((path, text))
+    if not found:
+        raise RuntimeError("no apt sources on this machine to build the Debian test image from")
+    return [text for _, text in found]
+
+
+def recipe() -> dict[str, object]:
+    # The sources are not part of the recipe: a mirror change must not rebuild.
+    return {"format": 1, "suite": SUITE, "packages": PACKAGES, "customize": CUSTOMIZE,
+            "size_mib": IMAGE_SIZE_MIB, "variant": "minbase"}
+
+
+def recipe_hash() -> str:
+    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_image() -> Path:
+    return CACHE / f"debian-{SUITE}-{recipe_hash()}.img"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder at a time (parallel sessions wait for the first one's image)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_image(log: Path | None = None) -> Path:
+    """The cached image, built first if missing (a few minutes: downloads ~100 MiB)."""
+    image = cached_image()
+    if image.exists():
+        return image
+    with _locked(CACHE / ".debian-image.lock"):
+        if image.exists():
+            return image
+        _build(image, log)
+    return image
+
+
+def _build(image: Path, log: Path | None) -> None:
+    work = CACHE / f".build-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    tree = work / "root"
+    tree.mkdir(parents=True)
+    sources = []
+    for number, text in enumerate(apt_sources()):
+        sources.append(work / f"sources-{number}")
+        sources[-1].write_text(text)
+    hook = work / "customize.sh"
+    hook.write_text(CUSTOMIZE)
+    argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=directory",
+            "--include=" + ",".join(PACKAGES),
+            f"--customize-hook=sh {hook} \"$1\"",
+            SUITE, str(tree), *map(str, sources)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if log is not None:
+            log.write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"mmdebstrap failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        partial = work / "image.img"
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(tree), str(partial),
+                        f"{IMAGE_SIZE_MIB}M"], check=True, capture_output=True)
+        partial.rename(image)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    # Images of older recipes are dead weight.
+    for old in CACHE.glob(f"debian-{SUITE}-*.img"):
+        if old != image:
+            old.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # build (or find) the image: python -m tests.vm.debian_image
+    print(ensure_image())
