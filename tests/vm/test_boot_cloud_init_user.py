@@ -32,12 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.vm import guest, nocloud_seed
+from tests.vm import debian, debian_image, guest, nocloud_seed
 from tests.vm.conftest import VmEnv
-
-debian = pytest.importorskip("tests.vm.debian", reason="the Debian VM harness (wt/debvm) is not merged yet")
-debian_image = pytest.importorskip("tests.vm.debian_image",
-                                   reason="the Debian VM harness (wt/debvm) is not merged yet")
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
