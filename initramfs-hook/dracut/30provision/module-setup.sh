@@ -61,6 +61,10 @@ install() {
     rm -f "$initdir/.provision-ext"
 
     inst_simple "$bundle/provision.pyz" /usr/lib/provision/provision.pyz
+    # The image's own kernel-arguments editor, if it has one (docs/embedding.md).
+    if [[ -x /usr/lib/provision/kargs-helper ]]; then
+        inst_script /usr/lib/provision/kargs-helper /usr/lib/provision/kargs-helper
+    fi
     while read -r f; do
         case "$f" in
         *.so) _provision_inst_so "$f" "/usr/lib/provision/${f#"$bundle"/}" ;;
