@@ -114,8 +114,9 @@ def test_fw_cfg_config_partitions_formats_and_writes_the_root(
         record = json.loads((mnt / "etc/.provision/result.json").read_text())
         assert record["status"] == "succeeded" and record["platform"] == "qemu"
         assert {s["name"]: s["status"] for s in record["stages"]} == {
-            "kargs": "empty", "disks": "applied", "mount": "applied", "users": "applied",
-            "files": "applied", "units": "applied", "containers": "applied",
+            "kargs": "empty", "disks": "applied", "mount": "applied", "grow": "applied",
+            "users": "applied", "instance": "applied", "files": "applied", "network": "empty",
+            "units": "applied", "containers": "applied",
         }
         # The mount stage's mount was undone before switching root: the file
         # is on the data disk, not in the root's /var/lib/data.
