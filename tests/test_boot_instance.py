@@ -85,3 +85,32 @@ def test_nocloud_meta_data_public_keys_and_hostname(tmp_path: Path) -> None:
     attributes = (tmp_path / "run/metadata/provision").read_text()
     assert "PROVISION_INSTANCE_ID=iid-local01\n" in attributes
     assert "PROVISION_HOSTNAME=seeded.example\n" in attributes
+
+
+def test_openstack_network_data_becomes_the_targets_network(tmp_path: Path) -> None:
+    """network_data.json from the metadata service is rendered like a seed's network-config."""
+    from tests.standins.openstack import OpenStackMetadata
+
+    root = make_debian_root(tmp_path / "root")
+    (root / "etc/systemd/network").mkdir(parents=True)
+    networkd = root / "usr/lib/systemd/systemd-networkd"  # the image's network manager
+    networkd.parent.mkdir(parents=True, exist_ok=True)
+    networkd.write_bytes(b"")
+    with OpenStackMetadata(b"#cloud-config\nwrite_files:\n- path: /etc/motd\n  content: hi\n") as nova:
+        nova.network_data = {
+            "links": [{"id": "tap0", "type": "phy", "ethernet_mac_address": "fa:16:3e:00:00:01"}],
+            "networks": [{"id": "net0", "type": "ipv4", "link": "tap0", "ip_address": "192.0.2.10",
+                          "netmask": "255.255.255.0",
+                          "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "192.0.2.1"}]}],
+            "services": [{"type": "dns", "address": "192.0.2.53"}],
+        }
+        argv = [sys.executable, "-m", "provision", "run", "--root", str(root), "--platform", "openstack",
+                "--metadata-url", nova.base_url, "--run-dir", str(tmp_path / "run/provision"),
+                "--cmdline", ""]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
+    assert done.returncode == 0, done.stderr
+    assert (root / "etc/motd").read_text() == "hi"
+    rendered = "".join(p.read_text() for p in sorted((root / "etc/systemd/network").glob("*.network")))
+    assert "192.0.2.10/24" in rendered and "192.0.2.1" in rendered and "192.0.2.53" in rendered
+    assert "fa:16:3e:00:00:01" in rendered.lower()

@@ -40,13 +40,16 @@ def settings(tmp_path: Path, labels: dict[str, str], cmdline: str = "", **kw: st
 @pytest.mark.parametrize("fs, label", [("iso9660", "config-2"), ("vfat", "CONFIG-2")])
 def test_openstack_config_drive_offline(fs: str, label: str, tmp_path: Path) -> None:
     make = make_iso if fs == "iso9660" else make_vfat
-    image = make(tmp_path / f"drive.{fs}", label, {USER_DATA: CONFIG})
+    network_data = b'{"links": [], "networks": [], "services": []}'
+    image = make(tmp_path / f"drive.{fs}", label,
+                 {USER_DATA: CONFIG, "openstack/latest/network_data.json": network_data})
     with loop_device(image) as device:
         s = settings(tmp_path, {label: device})
         assert detect_platform(s).platform == "openstack"
         outcome = acquire_config(s, offline=True)
     assert outcome.platform == "openstack" and outcome.data == CONFIG
     assert device in outcome.source
+    assert outcome.extras == {"network_data.json": network_data}  # rendered like a network-config
 
 
 def test_config_drive_without_user_data_is_no_config(tmp_path: Path) -> None:

@@ -156,17 +156,26 @@ def _platform_name(ctx: BootContext) -> str:
     return str(ctx.rundir.read_json(ctx.rundir.fetched).get("platform") or "")
 
 
+PLATFORM_NETWORK_FILES = ("network-config", "network_data.json")
+
+
 def _with_platform_network(ctx: BootContext, spec: dict[str, Any]) -> dict[str, Any]:
     """The platform's network config joins a config without a network section of its own."""
     from provision.importers.network import with_platform_network
 
-    try:
-        raw = (ctx.rundir.platform_data / "network-config").read_bytes()
-    except FileNotFoundError:
+    # cloud-init's network-config, else OpenStack's network_data.json (metadata
+    # service or config drive); both are read by the same importer.
+    for name in PLATFORM_NETWORK_FILES:
+        try:
+            raw = (ctx.rundir.platform_data / name).read_bytes()
+            break
+        except FileNotFoundError:
+            continue
+    else:
         return spec
-    merged = with_platform_network(spec, raw, "the platform's network-config")
+    merged = with_platform_network(spec, raw, f"the platform's {name}")
     if merged is not spec:
-        ctx.report("network configuration from the platform's network-config")
+        ctx.report(f"network configuration from the platform's {name}")
     return merged
 
 

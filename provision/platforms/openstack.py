@@ -18,6 +18,7 @@ from provision.platforms.payload import decode_payload
 from provision.platforms.race import first_answer
 
 USER_DATA = "openstack/latest/user_data"
+NETWORK_DATA = "openstack/latest/network_data.json"
 
 
 def _from_drive(
@@ -26,7 +27,10 @@ def _from_drive(
     result = read_labelled(ctx.settings, CONFIG_DRIVE_LABELS, USER_DATA, "config drive",
                            wait, stop)
     if isinstance(result, Found):
-        return Found(decode_payload(result.data, None, result.source), result.source)
+        # The drive that answered is there now: its network_data.json needs no wait.
+        network = read_labelled(ctx.settings, CONFIG_DRIVE_LABELS, NETWORK_DATA, "config drive", 0.0)
+        extras = {"network_data.json": network.data} if isinstance(network, Found) else {}
+        return Found(decode_payload(result.data, None, result.source), result.source, extras)
     return result
 
 

@@ -17,6 +17,7 @@ class OpenStackMetadata(MetadataStandIn):
         super().__init__()
         self.user_data = user_data
         self.meta_data: dict[str, object] = {"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "hostname": "vm1"}
+        self.network_data: dict[str, object] | None = None  # network_data.json, when the cloud has one
 
     def answer(self, request: Request) -> Answer:
         if request.method != "GET":
@@ -27,6 +28,8 @@ class OpenStackMetadata(MetadataStandIn):
         if len(parts) == 3 and parts[0] == "openstack" and parts[1] in VERSIONS:
             if parts[2] == "user_data" and self.user_data is not None:
                 return Answer(200, self.user_data, {"Content-Type": "application/octet-stream"})
+            if parts[2] == "network_data.json" and self.network_data is not None:
+                return Answer(200, json.dumps(self.network_data).encode(), {"Content-Type": "application/json"})
             if parts[2] == "meta_data.json":
                 return Answer(200, json.dumps(self.meta_data).encode(), {"Content-Type": "application/json"})
         return Answer(404, b"Not Found")
