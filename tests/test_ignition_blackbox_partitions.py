@@ -55,11 +55,17 @@ def test_ignition_partitions_case(case: dict[str, Any], disk_env: Path,
         _lay_out(device, case["in"])
     config = tmp_path / "config.ign"
     config.write_text(json.dumps({"ignition": {"version": "3.0.0"}, **case["config"]}).replace("$disk1", device))
+    before = sfdisk_partitions(device)
     capsys.readouterr()
     status = main(["apply", "--root", str(disk_env), str(config)])
     captured = capsys.readouterr()
-    assert status == 0, captured.out + captured.err
     table = sfdisk_partitions(device)
+    if case.get("expect") == "fails":
+        assert status != 0, captured.out + captured.err
+        assert case["error"] in captured.err, captured.err
+        assert table == before, "a failed apply changed the partition table"
+        return
+    assert status == 0, captured.out + captured.err
     assert sorted(table) == sorted(p["number"] for p in case["out"]), table
     for part in case["out"]:
         found = table[part["number"]]
