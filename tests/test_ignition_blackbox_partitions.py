@@ -1,32 +1,43 @@
-"""coreos/ignition's partition blackbox tests, ported as data (tests/data/ignition-blackbox/partitions.yaml).
+"""coreos/ignition's partition and filesystem blackbox tests, ported as data.
 
-Each case lays out the partitions Ignition's test starts from on a fresh loop
-device (with sgdisk), applies the case's config with ``provision apply
---root``, and reads the table back with sfdisk: numbers, labels, sizes and
-GUIDs must be those Ignition's test expects.
+The data is tests/data/ignition-blackbox/partitions.yaml. Each case lays out
+the partitions (and filesystems, and files on them) Ignition's test starts
+from on fresh loop devices with sgdisk and mkfs, applies the case's config
+with ``provision apply --root``, and reads the result back with sfdisk and
+blkid (and a mount, for files that must be gone): numbers, labels, sizes,
+GUIDs and filesystems must be those Ignition's test expects.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from disk_fixtures import needs_loop, sfdisk_partitions, sh
+from disk_fixtures import blkid, mounted, needs_loop, partition_node, sfdisk_partitions, sh
 
 from provision.cli import main
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "ignition-blackbox" / "partitions.yaml").read_text())
-DISK_MIB = 256  # room for every case's partitions
+DISK_MIB = 256  # room for a case's partitions, unless it says `disk_mib`
 ALIGN = 2048  # sectors: where Ignition's harness starts the first partition
+MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"], "vfat": ["mkfs.vfat"]}
 
 pytestmark = [pytest.mark.root, needs_loop]
 
 
-def _lay_out(device: str, partitions: list[dict[str, Any]]) -> None:
+def _per_disk(parts: list[dict[str, Any]] | dict[str, list[dict[str, Any]]] | None) -> dict[str, list[dict[str, Any]]]:
+    """`in`/`out` name partitions of $disk1, or map disk names to them."""
+    if parts is None:
+        return {}
+    return parts if isinstance(parts, dict) else {"disk1": parts}
+
+
+def _lay_out(device: str, partitions: list[dict[str, Any]], work: Path) -> None:
     args = ["sgdisk", "--clear"]
     start = ALIGN
     for part in partitions:
@@ -36,6 +47,16 @@ def _lay_out(device: str, partitions: list[dict[str, Any]]) -> None:
         start += part["size"]
     sh(*args, device)
     sh("partx", "-u", device, check=False)
+    for part in partitions:
+        if "fs" not in part:
+            continue
+        node = partition_node(device, part["number"])
+        sh(*MKFS[part["fs"]], node)
+        if part.get("files"):
+            with mounted(node, work / "seed") as where:
+                for path in part["files"]:
+                    (where / path).parent.mkdir(parents=True, exist_ok=True)
+                    (where / path).write_text("in place before\n")
 
 
 def _last_usable(device: str) -> int:
@@ -44,36 +65,63 @@ def _last_usable(device: str) -> int:
     return int(line.rsplit(" ", 1)[1])
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_ignition_partitions_case(case: dict[str, Any], disk_env: Path,
-                                  loop_factory: Callable[[int], tuple[str, Path]],
-                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if "skip" in case:
-        pytest.skip(case["skip"])
-    device, _image = loop_factory(DISK_MIB)
-    if case.get("in"):
-        _lay_out(device, case["in"])
-    config = tmp_path / "config.ign"
-    config.write_text(json.dumps({"ignition": {"version": "3.0.0"}, **case["config"]}).replace("$disk1", device))
-    before = sfdisk_partitions(device)
-    capsys.readouterr()
-    status = main(["apply", "--root", str(disk_env), str(config)])
-    captured = capsys.readouterr()
+def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
     table = sfdisk_partitions(device)
-    if case.get("expect") == "fails":
-        assert status != 0, captured.out + captured.err
-        assert case["error"] in captured.err, captured.err
-        assert table == before, "a failed apply changed the partition table"
-        return
-    assert status == 0, captured.out + captured.err
-    assert sorted(table) == sorted(p["number"] for p in case["out"]), table
-    for part in case["out"]:
+    assert sorted(table) == sorted(p["number"] for p in expected), table
+    for part in expected:
         found = table[part["number"]]
-        where = f"partition {part['number']}"
+        where = f"{device} partition {part['number']}"
         assert found.get("name") == part["label"], where
-        assert found["type"].upper() == part["type"].upper(), where
-        assert found["uuid"].upper() == part["guid"].upper(), where
+        if "type" in part:
+            assert found["type"].upper() == part["type"].upper(), where
+        if "guid" in part:
+            assert found["uuid"].upper() == part["guid"].upper(), where
         if part.get("fills"):
             assert found["start"] + found["size"] - 1 == _last_usable(device), where
         else:
             assert found["size"] == part["size"], where
+        node = partition_node(device, part["number"])
+        if "fs" in part:
+            probed = blkid(node)
+            assert probed.get("TYPE") == part["fs"], f"{where}: {probed}"
+            if "fslabel" in part:
+                assert probed.get("LABEL") == part["fslabel"], f"{where}: {probed}"
+        if part.get("gone"):
+            with mounted(node, work / "check") as mount:
+                for path in part["gone"]:
+                    assert not (mount / path).exists(), f"{where}: {path} survived"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
+                               loop_factory: Callable[[int], tuple[str, Path]],
+                               tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if "skip" in case:
+        pytest.skip(case["skip"])
+    layout = _per_disk(case.get("in"))
+    expected = _per_disk(case.get("out"))
+    names = sorted({"disk1", *layout, *expected})
+    devices = {name: loop_factory(case.get("disk_mib", DISK_MIB))[0] for name in names}
+    for name, parts in layout.items():
+        _lay_out(devices[name], parts, tmp_path)
+
+    def place(match: re.Match[str]) -> str:
+        device = devices[match.group(1)]
+        return partition_node(device, int(match.group(2))) if match.group(2) else device
+
+    text = json.dumps({"ignition": {"version": "3.0.0"}, **case["config"]})
+    config = tmp_path / "config.ign"
+    config.write_text(re.sub(r"\$(disk\d+)(?:p(\d+))?", place, text))
+    before = {name: sfdisk_partitions(device) for name, device in devices.items()}
+    capsys.readouterr()
+    status = main(["apply", "--root", str(disk_env), str(config)])
+    captured = capsys.readouterr()
+    if case.get("expect") == "fails":
+        assert status != 0, captured.out + captured.err
+        assert case["error"] in captured.err, captured.err
+        assert {name: sfdisk_partitions(device) for name, device in devices.items()} == before, \
+            "a failed apply changed a partition table"
+        return
+    assert status == 0, captured.out + captured.err
+    for name, parts in expected.items():
+        _check(devices[name], parts, tmp_path)
