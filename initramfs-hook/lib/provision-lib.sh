@@ -25,7 +25,8 @@ provision_firstboot() {
 	[ -n "${ours:-}" ]
 }
 
-_uptime() { cut -d' ' -f1 /proc/uptime; }
+# Not _uptime: initramfs-tools' own _uptime (whole seconds) feeds its time_elapsed arithmetic.
+provision_uptime() { cut -d' ' -f1 /proc/uptime; }
 
 # Stop the boot for good: the summary on the console (the engine printed it
 # already when it could), then the emergency shell - again and again: a
@@ -57,13 +58,13 @@ provision_reboot() {
 # Exit status 75 (the network is needed first) is returned to the caller;
 # 76 (new kernel arguments) reboots.
 provision_stages() {
-	start=$(_uptime)
+	start=$(provision_uptime)
 	args=
 	for stage in "$@"; do args="$args --phase $stage"; done
 	# shellcheck disable=SC2086 # $args is a list of options
 	/usr/bin/python3 -I -S "$PROVISION_PYZ" run --root "${rootmnt:-/root}" $args
 	status=$?
-	echo "provision: timing: stages=$(echo "$@" | tr ' ' ,) process-seconds=$(awk -v a="$start" -v b="$(_uptime)" 'BEGIN { printf "%.2f", b - a }') status=$status"
+	echo "provision: timing: stages=$(echo "$@" | tr ' ' ,) process-seconds=$(awk -v a="$start" -v b="$(provision_uptime)" 'BEGIN { printf "%.2f", b - a }') status=$status"
 	case "$status" in
 	0 | 75) return "$status" ;;
 	76) provision_reboot ;;

@@ -592,8 +592,14 @@ class HttpClient:
                 f"in {limit.elapsed():.1f} s (time limit {limit.seconds:g} s{', ' + limit.name if limit.name else ''})"
                 f"{asked}; last error: {problem}"
             )
+        from provision.fetch import abandon
+
+        if abandon.is_abandoned():
+            raise abandon.Abandoned(f"{method} {redact_url(url)}: lost its race; not retried")
         log.info("%s %s: %s; retrying in %.1f s", method, redact_url(url), problem, delay)
         s.sleep(delay)
+        if abandon.is_abandoned():
+            raise abandon.Abandoned(f"{method} {redact_url(url)}: lost its race; not retried")
 
     def backoff_delay(self, attempt: int) -> float:
         """Delay after failed attempt number ``attempt`` (1-based): start * 2^(n-1), capped, jittered."""

@@ -6,7 +6,8 @@ missing config drive does not) or when it is an :class:`Answered` error (the
 service replied, just not with what we wanted). Connection failures, which
 keep retrying until the deadline, lose to any answer, but win over
 unaccepted results: "no drive, and the service unreachable" is a failure. The losers run on in
-daemon threads until their own deadline; they hold no resources that matter.
+daemon threads until their next retry, where they stop without a word
+(provision.fetch.abandon): a thread still logging at exit aborts Python.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from provision.errors import FetchError
+from provision.fetch.abandon import abandon_with
 
 T = TypeVar("T")
 
@@ -32,7 +34,10 @@ def first_answer(
         return tasks[0]()
     results: queue.Queue[tuple[T | None, BaseException | None]] = queue.Queue()
 
+    decided = threading.Event()
+
     def runner(task: Callable[[], T]) -> None:
+        abandon_with(decided)  # a loser's retries end quietly once the race is decided
         try:
             results.put((task(), None))
         except BaseException as exc:  # handed to the caller's thread
@@ -40,10 +45,20 @@ def first_answer(
 
     for task in tasks:
         threading.Thread(target=runner, args=(task,), daemon=True).start()
+    try:
+        return _first_accepted(results, len(tasks), accept)
+    finally:
+        decided.set()
+
+
+def _first_accepted(
+    results: queue.Queue[tuple[T | None, BaseException | None]], count: int,
+    accept: Callable[[T], bool],
+) -> T:
     fallback: T | None = None
     have_fallback = False
     first_error: BaseException | None = None
-    for _ in tasks:
+    for _ in range(count):
         value, error = results.get()
         if error is None:
             # value may be None (a drive that is not there): not accepted, a fallback
