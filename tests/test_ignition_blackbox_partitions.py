@@ -42,11 +42,15 @@ def _lay_out(device: str, partitions: list[dict[str, Any]], work: Path) -> None:
     start = ALIGN
     for part in partitions:
         n = part["number"]
+        start = part.get("start", start)
         args += [f"--new={n}:{start}:{start + part['size'] - 1}", f"--typecode={n}:{part['type']}",
-                 f"--change-name={n}:{part['label']}", f"--partition-guid={n}:{part['guid']}"]
+                 f"--change-name={n}:{part['label']}"]
+        if "guid" in part:
+            args.append(f"--partition-guid={n}:{part['guid']}")
         start += part["size"]
     sh(*args, device)
     sh("partx", "-u", device, check=False)
+    sh("partx", "-a", device, check=False)  # -u leaves out partitions after a gap in the numbers (6, 9)
     for part in partitions:
         if "fs" not in part:
             continue
@@ -76,6 +80,8 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
             assert found["type"].upper() == part["type"].upper(), where
         if "guid" in part:
             assert found["uuid"].upper() == part["guid"].upper(), where
+        if "start" in part:
+            assert found["start"] == part["start"], where
         if part.get("fills"):
             assert found["start"] + found["size"] - 1 == _last_usable(device), where
         else:
