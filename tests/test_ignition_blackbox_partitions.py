@@ -43,11 +43,12 @@ def _lay_out(device: str, partitions: list[dict[str, Any]], work: Path) -> None:
     for part in partitions:
         n = part["number"]
         start = part.get("start", start)
-        args += [f"--new={n}:{start}:{start + part['size'] - 1}", f"--typecode={n}:{part['type']}",
+        end = 0 if part.get("fills") else start + part["size"] - 1  # 0: sgdisk's last usable sector
+        args += [f"--new={n}:{start}:{end}", f"--typecode={n}:{part['type']}",
                  f"--change-name={n}:{part['label']}"]
         if "guid" in part:
             args.append(f"--partition-guid={n}:{part['guid']}")
-        start += part["size"]
+        start += part.get("size", 0)
     sh(*args, device)
     sh("partx", "-u", device, check=False)
     sh("partx", "-a", device, check=False)  # -u leaves out partitions after a gap in the numbers (6, 9)
