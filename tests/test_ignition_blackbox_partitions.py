@@ -45,7 +45,7 @@ def _lay_out(device: str, partitions: list[dict[str, Any]], work: Path) -> None:
         start = part.get("start", start)
         end = 0 if part.get("fills") else start + part["size"] - 1  # 0: sgdisk's last usable sector
         args += [f"--new={n}:{start}:{end}", f"--typecode={n}:{part['type']}",
-                 f"--change-name={n}:{part['label']}"]
+                 f"--change-name={n}:{part.get('label', '')}"]
         if "guid" in part:
             args.append(f"--partition-guid={n}:{part['guid']}")
         start += part.get("size", 0)
@@ -76,7 +76,7 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
     for part in expected:
         found = table[part["number"]]
         where = f"{device} partition {part['number']}"
-        assert found.get("name") == part["label"], where
+        assert found.get("name") == part.get("label"), where
         if "type" in part:
             assert found["type"].upper() == part["type"].upper(), where
         if "guid" in part:
