@@ -25,7 +25,10 @@ from provision.cli import main
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "ignition-blackbox" / "partitions.yaml").read_text())
 DISK_MIB = 256  # room for a case's partitions, unless it says `disk_mib`
 ALIGN = 2048  # sectors: where Ignition's harness starts the first partition
-MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"], "vfat": ["mkfs.vfat"]}
+MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "ext2": ["mkfs.ext2", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
+        "vfat": ["mkfs.vfat"]}
+FS_LABEL_UUID = {"xfs": ("-L", "-m", "uuid={}"), "ext4": ("-L", "-U", "{}"), "ext2": ("-L", "-U", "{}")}
+SEEDED = "in place before\n"  # what the files a case puts on a filesystem hold
 
 pytestmark = [pytest.mark.root, needs_loop]
 
@@ -56,12 +59,19 @@ def _lay_out(device: str, partitions: list[dict[str, Any]], work: Path) -> None:
         if "fs" not in part:
             continue
         node = partition_node(device, part["number"])
-        sh(*MKFS[part["fs"]], node)
+        options: list[str] = []
+        if "fslabel" in part or "fsuuid" in part:
+            label_flag, uuid_flag, uuid_form = FS_LABEL_UUID[part["fs"]]
+            if "fslabel" in part:
+                options += [label_flag, part["fslabel"]]
+            if "fsuuid" in part:
+                options += [uuid_flag, uuid_form.format(part["fsuuid"])]
+        sh(*MKFS[part["fs"]], *options, node)
         if part.get("files"):
             with mounted(node, work / "seed") as where:
                 for path in part["files"]:
                     (where / path).parent.mkdir(parents=True, exist_ok=True)
-                    (where / path).write_text("in place before\n")
+                    (where / path).write_text(SEEDED)
 
 
 def _last_usable(device: str) -> int:
@@ -93,10 +103,14 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
             assert probed.get("TYPE") == part["fs"], f"{where}: {probed}"
             if "fslabel" in part:
                 assert probed.get("LABEL") == part["fslabel"], f"{where}: {probed}"
-        if part.get("gone"):
+            if "fsuuid" in part:
+                assert probed.get("UUID", "").lower() == part["fsuuid"].lower(), f"{where}: {probed}"
+        if part.get("gone") or part.get("kept"):
             with mounted(node, work / "check") as mount:
-                for path in part["gone"]:
+                for path in part.get("gone", []):
                     assert not (mount / path).exists(), f"{where}: {path} survived"
+                for path in part.get("kept", []):
+                    assert (mount / path).read_text() == SEEDED, f"{where}: {path} lost"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -105,6 +119,10 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if "skip" in case:
         pytest.skip(case["skip"])
+    mountable = Path("/proc/filesystems").read_text().split()
+    missing = [fs for fs in case.get("mounts", []) if fs not in mountable]
+    if missing:
+        pytest.skip(f"this kernel cannot mount {', '.join(missing)} (the config mounts it)")
     layout = _per_disk(case.get("in"))
     expected = _per_disk(case.get("out"))
     names = sorted({"disk1", *layout, *expected})
