@@ -26,7 +26,7 @@ CASES = yaml.safe_load((Path(__file__).parent / "data" / "ignition-blackbox" / "
 DISK_MIB = 256  # room for a case's partitions, unless it says `disk_mib`
 ALIGN = 2048  # sectors: where Ignition's harness starts the first partition
 MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "ext2": ["mkfs.ext2", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
-        "vfat": ["mkfs.vfat"]}
+        "vfat": ["mkfs.vfat"], "btrfs": ["mkfs.btrfs", "-q", "-f"]}
 FS_LABEL_UUID = {"xfs": ("-L", "-m", "uuid={}"), "ext4": ("-L", "-U", "{}"), "ext2": ("-L", "-U", "{}")}
 SEEDED = "in place before\n"  # what the files a case puts on a filesystem hold
 
@@ -98,7 +98,9 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
         else:
             assert found["size"] == part["size"], where
         node = partition_node(device, part["number"])
-        if "fs" in part:
+        if part.get("fs") == "none":
+            assert "TYPE" not in blkid(node), f"{where}: a filesystem is left"
+        elif "fs" in part:
             probed = blkid(node)
             assert probed.get("TYPE") == part["fs"], f"{where}: {probed}"
             if "fslabel" in part:
@@ -134,7 +136,9 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
         device = devices[match.group(1)]
         return partition_node(device, int(match.group(2))) if match.group(2) else device
 
-    text = json.dumps({"ignition": {"version": "3.0.0"}, **case["config"]})
+    for link in case.get("root_links", []):  # nodes on the target root before
+        (disk_env / link["link"].lstrip("/")).symlink_to(link["target"])
+    text = json.dumps({"ignition": {"version": case.get("version", "3.0.0")}, **case["config"]})
     config = tmp_path / "config.ign"
     config.write_text(re.sub(r"\$(disk\d+)(?:p(\d+))?", place, text))
     before = {name: sfdisk_partitions(device) for name, device in devices.items()}
