@@ -27,7 +27,8 @@ DISK_MIB = 256  # room for a case's partitions, unless it says `disk_mib`
 ALIGN = 2048  # sectors: where Ignition's harness starts the first partition
 MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "ext2": ["mkfs.ext2", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
         "vfat": ["mkfs.vfat"], "btrfs": ["mkfs.btrfs", "-q", "-f"]}
-FS_LABEL_UUID = {"xfs": ("-L", "-m", "uuid={}"), "ext4": ("-L", "-U", "{}"), "ext2": ("-L", "-U", "{}")}
+FS_LABEL_UUID = {"xfs": ("-L", "-m", "uuid={}"), "ext4": ("-L", "-U", "{}"), "ext2": ("-L", "-U", "{}"),
+                 "vfat": ("-n", "-i", "{}")}
 SEEDED = "in place before\n"  # what the files a case puts on a filesystem hold
 
 pytestmark = [pytest.mark.root, needs_loop]
