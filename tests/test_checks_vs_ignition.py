@@ -230,7 +230,16 @@ def test_errors_agree_with_ignition_validate(name: str, tmp_path: Path) -> None:
     theirs = ignition_validate(sections, tmp_path)
     ours = run_checks(build_config({"provision": {"version": "1.0.0"}, **sections}))
     our_errors = [d.message for d in ours if d.severity is Severity.ERROR]
+    if name in CHANGED_SINCE_2_14:
+        assert theirs.returncode != 0 and not our_errors, (our_errors, theirs.stdout + theirs.stderr)
+        return
     assert bool(our_errors) == (theirs.returncode != 0), (our_errors, theirs.stdout + theirs.stderr)
+
+
+# Refused by Debian's ignition-validate 2.14, accepted by Ignition since (and by provision):
+# coreos/ignition "stages/disks: Allow deleting a partition while creating number 0"
+# (its blackbox test partitions.complex does both).
+CHANGED_SINCE_2_14 = {"zero number with deletion"}
 
 
 def test_enabled_without_install_warns_in_both(tmp_path: Path) -> None:

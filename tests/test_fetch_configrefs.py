@@ -155,6 +155,17 @@ def test_timeouts_from_the_config_apply_to_later_fetches(server: LoopbackHTTPSer
     assert result.client.settings.response_header_timeout == 1
 
 
+def test_a_merged_config_without_timeouts_keeps_its_parents(server: LoopbackHTTPServer, client: HttpClient) -> None:
+    """As Ignition (RenderConfig merges before updating the fetcher): the parent's 1 s still holds below."""
+    late = encode(doc(passwd={"users": [{"name": "late"}]}))
+    server.route("/slow.json", Reply(delay=1.5, body=late), Reply(body=late))
+    child_url, child = serve(server, "/child.json", doc(provision={"config": {"merge": [ref(server.url("/slow.json"))]}}))
+    root = doc(provision={"timeouts": {"httpResponseHeaders": 1}, "config": {"merge": [ref(child_url, child)]}})
+    result = resolve_references(parsed(root), client)
+    assert [u.name for u in result.config.passwd.users] == ["late"]
+    assert server.count("/slow.json") == 2  # the parent's 1 s header timeout cut the grandchild's first try short
+
+
 def test_ca_certificates_from_the_config_are_trusted(tmp_path: Path, client: HttpClient) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(

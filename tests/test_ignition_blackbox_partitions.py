@@ -25,7 +25,11 @@ from provision.cli import main
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "ignition-blackbox" / "partitions.yaml").read_text())
 DISK_MIB = 256  # room for a case's partitions, unless it says `disk_mib`
 ALIGN = 2048  # sectors: where Ignition's harness starts the first partition
-MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"], "vfat": ["mkfs.vfat"]}
+MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "ext2": ["mkfs.ext2", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
+        "vfat": ["mkfs.vfat"], "btrfs": ["mkfs.btrfs", "-q", "-f"]}
+FS_LABEL_UUID = {"xfs": ("-L", "-m", "uuid={}"), "ext4": ("-L", "-U", "{}"), "ext2": ("-L", "-U", "{}"),
+                 "vfat": ("-n", "-i", "{}")}
+SEEDED = "in place before\n"  # what the files a case puts on a filesystem hold
 
 pytestmark = [pytest.mark.root, needs_loop]
 
@@ -42,21 +46,33 @@ def _lay_out(device: str, partitions: list[dict[str, Any]], work: Path) -> None:
     start = ALIGN
     for part in partitions:
         n = part["number"]
-        args += [f"--new={n}:{start}:{start + part['size'] - 1}", f"--typecode={n}:{part['type']}",
-                 f"--change-name={n}:{part['label']}", f"--partition-guid={n}:{part['guid']}"]
-        start += part["size"]
+        start = part.get("start", start)
+        end = 0 if part.get("fills") else start + part["size"] - 1  # 0: sgdisk's last usable sector
+        args += [f"--new={n}:{start}:{end}", f"--typecode={n}:{part['type']}",
+                 f"--change-name={n}:{part.get('label', '')}"]
+        if "guid" in part:
+            args.append(f"--partition-guid={n}:{part['guid']}")
+        start += part.get("size", 0)
     sh(*args, device)
     sh("partx", "-u", device, check=False)
+    sh("partx", "-a", device, check=False)  # -u leaves out partitions after a gap in the numbers (6, 9)
     for part in partitions:
         if "fs" not in part:
             continue
         node = partition_node(device, part["number"])
-        sh(*MKFS[part["fs"]], node)
+        options: list[str] = []
+        if "fslabel" in part or "fsuuid" in part:
+            label_flag, uuid_flag, uuid_form = FS_LABEL_UUID[part["fs"]]
+            if "fslabel" in part:
+                options += [label_flag, part["fslabel"]]
+            if "fsuuid" in part:
+                options += [uuid_flag, uuid_form.format(part["fsuuid"])]
+        sh(*MKFS[part["fs"]], *options, node)
         if part.get("files"):
             with mounted(node, work / "seed") as where:
                 for path in part["files"]:
                     (where / path).parent.mkdir(parents=True, exist_ok=True)
-                    (where / path).write_text("in place before\n")
+                    (where / path).write_text(SEEDED)
 
 
 def _last_usable(device: str) -> int:
@@ -71,25 +87,33 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
     for part in expected:
         found = table[part["number"]]
         where = f"{device} partition {part['number']}"
-        assert found.get("name") == part["label"], where
+        assert found.get("name") == part.get("label"), where
         if "type" in part:
             assert found["type"].upper() == part["type"].upper(), where
         if "guid" in part:
             assert found["uuid"].upper() == part["guid"].upper(), where
+        if "start" in part:
+            assert found["start"] == part["start"], where
         if part.get("fills"):
             assert found["start"] + found["size"] - 1 == _last_usable(device), where
         else:
             assert found["size"] == part["size"], where
         node = partition_node(device, part["number"])
-        if "fs" in part:
+        if part.get("fs") == "none":
+            assert "TYPE" not in blkid(node), f"{where}: a filesystem is left"
+        elif "fs" in part:
             probed = blkid(node)
             assert probed.get("TYPE") == part["fs"], f"{where}: {probed}"
             if "fslabel" in part:
                 assert probed.get("LABEL") == part["fslabel"], f"{where}: {probed}"
-        if part.get("gone"):
+            if "fsuuid" in part:
+                assert probed.get("UUID", "").lower() == part["fsuuid"].lower(), f"{where}: {probed}"
+        if part.get("gone") or part.get("kept"):
             with mounted(node, work / "check") as mount:
-                for path in part["gone"]:
+                for path in part.get("gone", []):
                     assert not (mount / path).exists(), f"{where}: {path} survived"
+                for path in part.get("kept", []):
+                    assert (mount / path).read_text() == SEEDED, f"{where}: {path} lost"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -98,6 +122,10 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if "skip" in case:
         pytest.skip(case["skip"])
+    mountable = Path("/proc/filesystems").read_text().split()
+    missing = [fs for fs in case.get("mounts", []) if fs not in mountable]
+    if missing:
+        pytest.skip(f"this kernel cannot mount {', '.join(missing)} (the config mounts it)")
     layout = _per_disk(case.get("in"))
     expected = _per_disk(case.get("out"))
     names = sorted({"disk1", *layout, *expected})
@@ -109,7 +137,9 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
         device = devices[match.group(1)]
         return partition_node(device, int(match.group(2))) if match.group(2) else device
 
-    text = json.dumps({"ignition": {"version": "3.0.0"}, **case["config"]})
+    for link in case.get("root_links", []):  # nodes on the target root before
+        (disk_env / link["link"].lstrip("/")).symlink_to(link["target"])
+    text = json.dumps({"ignition": {"version": case.get("version", "3.0.0")}, **case["config"]})
     config = tmp_path / "config.ign"
     config.write_text(re.sub(r"\$(disk\d+)(?:p(\d+))?", place, text))
     before = {name: sfdisk_partitions(device) for name, device in devices.items()}

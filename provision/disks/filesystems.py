@@ -54,8 +54,15 @@ def decide(fs: model.Filesystem, found: Found) -> FilesystemAction:
         if fmt == "none":
             return FilesystemAction("leave", "format none")
         return FilesystemAction("create", "no filesystem found")
+    if fs.format == "none":
+        # As Ignition (filesystem.erase.block.device.invalidoptions): "none" asks for no
+        # filesystem, and removing the one there needs wipeFilesystem.
+        raise FilesystemError(
+            f"{fs.device} holds {found.describe()}, the config's format is none and "
+            "wipeFilesystem is false"
+        )
     if fmt == "none":
-        return FilesystemAction("leave", f"format none; keeping {found.describe()}")
+        return FilesystemAction("leave", f"no format given; keeping {found.describe()}")
     problems = []
     if found.type != fmt:
         problems.append(f"format {found.type}, wanted {fmt}")

@@ -184,7 +184,10 @@ def _resolve(
     existing: dict[int, PartitionEntry],
 ) -> list[_Resolved]:
     per_mib = MIB // table.sector_size
-    occupied = {n: (e.start, e.end) for n, e in existing.items()}
+    # Partitions the config deletes are gone before anything is placed, wherever
+    # they are in the list (as in Ignition, which deletes first).
+    deleted = {p.number for p in specs if not p.should_exist and p.number}
+    occupied = {n: (e.start, e.end) for n, e in existing.items() if n not in deleted}
     # Numbered partitions first, then number 0 in list order (stable).
     ordered = sorted(specs, key=lambda p: p.number == 0)
     out: list[_Resolved] = []
@@ -193,7 +196,7 @@ def _resolve(
         size = None if spec.size_mib is None else spec.size_mib * per_mib
         old = existing.get(spec.number) if spec.number else None
         if old is not None:
-            occupied.pop(old.number)
+            occupied.pop(old.number, None)
             if not spec.wipe_partition_entry:
                 # startMiB 0 on an existing partition means "where it is": a
                 # second run must match what the first one made (Ignition

@@ -93,6 +93,9 @@ def mount_point(root: Path, path: str) -> Path:
                 tree.make_directory(resolved, mode=0o755, uid=0, gid=0)
             elif state.kind != "directory":
                 raise ProvisionError(f"cannot mount on {path} in {root}: a {state.kind} is in the way")
+    if resolved == "/" and PurePosixPath(path) != PurePosixPath("/"):
+        # e.g. /tmp0 -> / in the target: mounting there would cover the whole root
+        raise ProvisionError(f"cannot mount on {path} in {root}: it leads to the root itself")
     return root / resolved.lstrip("/")
 
 

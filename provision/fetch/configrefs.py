@@ -84,14 +84,20 @@ def resolve_references(
 
 
 def _render(
-    spec: dict[str, Any], client: HttpClient, chain: tuple[str, ...], state: _State
+    spec: dict[str, Any], base: HttpClient, chain: tuple[str, ...], state: _State,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], HttpClient]:
-    """This config with its references resolved, and the client its settings imply."""
+    """This config with its references resolved, and the client its settings imply.
+
+    ``base`` is the client before this config's settings; ``settings`` (a
+    ``provision`` section) replaces this config's own for its fetches.
+    """
     from provision.config.build import build
     from provision.config.merge import merge_specs
 
     meta = build(model.Meta, spec.get("provision", {"version": ""}))
-    client = client_for_meta(client, meta, endpoints=state.endpoints)
+    own = meta if settings is None else build(model.Meta, settings)
+    client = client_for_meta(base, own, endpoints=state.endpoints)
     if meta.config.replace is not None and meta.config.replace.source is not None:
         child = _fetch_config(meta.config.replace, client, chain, state)
         return _render(child, client, (*chain, meta.config.replace.source), state)
@@ -99,7 +105,11 @@ def _render(
     for reference in meta.config.merge:
         child = _fetch_config(reference, client, chain, state)
         assert reference.source is not None
-        child, client = _render(child, client, (*chain, reference.source), state)
+        # As Ignition: what a merged config references is fetched with the settings of the
+        # config so far merged with its own, so a child that sets no timeouts keeps the parent's.
+        inherited = merge_specs({"provision": result.get("provision", {})},
+                                {"provision": _without_references(child).get("provision", {})})
+        child, client = _render(child, base, (*chain, reference.source), state, inherited["provision"])
         result = merge_specs(result, child)
     return result, client
 

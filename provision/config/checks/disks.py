@@ -137,15 +137,9 @@ def check_should_not_exist(config: model.Config) -> Iterator[Diagnostic]:
                 (*where, "shouldExist"),
                 "a partition that should not exist is matched by number only",
             )
-    for d, disk in enumerate(config.storage.disks):
-        if any(not p.should_exist for p in disk.partitions) and any(
-            p.number == 0 for p in disk.partitions
-        ):
-            yield error(
-                "shouldExist is false for a partition and other partitions have number 0",
-                ("storage", "disks", d, "partitions"),
-                "give every partition on this disk an explicit number",
-            )
+    # Deleting a partition while others have number 0 is allowed (Ignition allows it since
+    # "stages/disks: Allow deleting a partition while creating number 0"): deletions happen
+    # first, and the deleted numbers are free for number 0.
 
 
 CHECKS = (

@@ -37,7 +37,8 @@ def check_filesystem_fields(config: model.Config) -> Iterator[Diagnostic]:
         if fs.uuid:
             yield from _check_uuid(fs.format, fs.uuid, (*where, "uuid"))
         if fs.path and fs.format in ("swap", "none"):
-            yield error(f"a {fs.format} filesystem cannot be mounted at a path", (*where, "path"))
+            # Ignition accepts the path and does not mount (its test filesystem.create.swap.wipe)
+            yield warning(f"a {fs.format} filesystem is not mounted; its path is ignored", (*where, "path"))
 
 
 def _without_format(fs: model.Filesystem, where: ConfigPath) -> Iterator[Diagnostic]:
