@@ -218,3 +218,17 @@ def test_bad_pcrs_and_the_older_spec_are_refused() -> None:
     older = _diagnostics('{"name": "c", "device": "/dev/vdb", "systemdTpm2": {}}', version="1.0.0")
     assert older and any("systemdTpm2" in d for d in older)
     assert not _diagnostics('{"name": "c", "device": "/dev/vdb", "systemdTpm2": {"pcrs": [7], "pin": "1"}}')
+
+
+def test_validate_quotes_the_line_with_the_pin_masked(tmp_path: Path) -> None:
+    import sys
+
+    path = tmp_path / "config.json"
+    path.write_text('{"provision": {"version": "1.1.0"},\n "storage": {"luks": [\n'
+                    '  {"name": "c", "device": "/dev/vdb", "clevis": {"tpm2": true},\n'
+                    '   "systemdTpm2": {"pin": "' + PIN + '"}}\n]}}\n')
+    done = subprocess.run([sys.executable, "-m", "provision", "validate", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert ":4:" in done.stdout + done.stderr and "<redacted>" in done.stdout + done.stderr
+    assert PIN not in done.stdout + done.stderr
