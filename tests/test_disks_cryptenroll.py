@@ -92,7 +92,7 @@ def _enroll(device: str, section: dict[str, object]) -> None:
 
 
 def _header(device: str) -> dict[str, object]:
-    return json.loads(sh("cryptsetup", "luksDump", "--dump-json-metadata", device).stdout)
+    return dict(json.loads(sh("cryptsetup", "luksDump", "--dump-json-metadata", device).stdout))
 
 
 def _fake_root(root: Path, version: int) -> None:
