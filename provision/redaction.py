@@ -37,8 +37,9 @@ def is_secret_key(key: str) -> bool:
 
 
 # Keys whose whole value, mapping or list included, is secret: chpasswd's
-# list/users, human YAML's password: {plain: ...}, a LUKS keyFile resource.
-_SECRET_SUBTREES = frozenset({"chpasswd", "password", "keyfile"})
+# list/users, human YAML's password: {plain: ...}, a LUKS keyFile resource, a
+# LUKS systemdTpm2 section (its PIN).
+_SECRET_SUBTREES = frozenset({"chpasswd", "password", "keyfile", "systemdtpm2"})
 
 
 def is_secret_subtree(key: str) -> bool:

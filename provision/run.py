@@ -33,6 +33,8 @@ TOOLS: dict[str, str] = {
     "cio_ignore": "cio_ignore",
     "clevis": "clevis",
     "cryptsetup": "cryptsetup",
+    # TPM2 enrollment of LUKS volumes (storage.luks[].systemdTpm2)
+    "systemd-cryptenroll": "systemd-cryptenroll",
     "e2fsck": "e2fsck",
     "groupadd": "groupadd",
     "groupdel": "groupdel",

@@ -1,7 +1,7 @@
 """Write schemas/provision-<version>.json, one file per spec version.
 
 1.1.0 is 1.0.0 plus the ``network`` section, ``storage.grow``,
-``passwd.defaultUser`` and ``provision.phoneHome``; older versions stay as they
+``passwd.defaultUser``, ``provision.phoneHome`` and ``storage.luks[].systemdTpm2``; older versions stay as they
 were released (configs written for them keep validating against them).
 
 The schema is data; this script is only the convenient way to write it with
@@ -640,6 +640,19 @@ NETWORK = obj(
     },
     desc="Network configuration written into the target for its network manager (spec 1.1.0).",
 )
+SYSTEMD_TPM2 = obj(
+    {
+        "device": s("The TPM2 to enroll with: auto (default), a device path, or a TPM2 TCTI "
+                    "(driver:config).", minLength=1),
+        "pcrs": arr(i("A PCR index.", minimum=0, maximum=23),
+                    "PCRs the key is sealed against (default: systemd-cryptenroll's, PCR 7)."),
+        "pin": s("A PIN asked at boot besides the TPM2 (needs systemd 251 or newer). A secret: "
+                 "never logged.", minLength=1),
+    },
+    desc="Bind the volume to this machine's TPM2 with systemd-cryptenroll instead of clevis "
+    "(spec 1.1.0; experimental). The image needs systemd 251 or newer; the random key the "
+    "volume was made with is removed.",
+)
 
 
 def schema_for(version: str) -> J:
@@ -654,6 +667,7 @@ def schema_for(version: str) -> J:
     schema["properties"]["passwd"]["properties"]["defaultUser"] = DEFAULT_USER
     schema["properties"]["provision"]["properties"]["phoneHome"] = PHONE_HOME
     schema["properties"]["network"] = NETWORK
+    schema["$defs"]["luks"]["properties"]["systemdTpm2"] = SYSTEMD_TPM2
     schema["$defs"].update({"interface": INTERFACE, "route": ROUTE, "nameservers": NAMESERVERS})
     return schema
 

@@ -235,6 +235,8 @@ class Luks(_Model):
     # Not supported yet: kept so validation can refuse them instead of dropping them.
     clevis: dict[str, Any] | None = None
     cex: dict[str, Any] | None = None
+    # spec 1.1.0: enrolled with systemd-cryptenroll (provision.disks.cryptenroll).
+    systemd_tpm2: dict[str, Any] | None = None
 
 
 @model_class

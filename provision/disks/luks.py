@@ -10,7 +10,10 @@ The key (the configured key file, or a random one) is kept for the target as
 bound with clevis (:mod:`provision.disks.clevis`) keeps no key in the target:
 its crypttab line names ``none`` and the image's clevis unlocks it (with
 ``_netdev`` when a Tang server is needed). A clevis volume is never reused,
-as in Ignition: what is in its header cannot be compared with the config. The target
+as in Ignition: what is in its header cannot be compared with the config. A
+volume enrolled with systemd-cryptenroll (:mod:`provision.disks.cryptenroll`)
+is treated alike: no key kept, ``none`` plus ``tpm2-device=`` in crypttab,
+never reused, and the target must carry systemd 251 or newer. The target
 root is usually not mounted while disks are set up, so both wait in the state
 directory and :func:`install_in_target` writes them once it is.
 """
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from provision.config import model
-from provision.disks import clevis
+from provision.disks import clevis, cryptenroll
 from provision.disks.probe import Found
 from provision.disks.state import state_dir
 from provision.errors import ProvisionError
@@ -73,6 +76,8 @@ def decide(luks: model.Luks, found: Found) -> LuksAction:
         problems = []
         if clevis.is_present(luks.clevis):
             problems.append("a volume bound with clevis is never reused")
+        if luks.systemd_tpm2 is not None:
+            problems.append("a volume enrolled with systemd-cryptenroll is never reused")
         if luks.key_file is None or luks.key_file.source is None:
             problems.append("reuse needs a configured keyFile")
         if luks.label is not None and found.label != luks.label:
@@ -109,9 +114,12 @@ def open_args(luks: model.Luks, device: str, key_path: str) -> list[str]:
 
 def crypttab_line(luks: model.Luks, volume_uuid: str) -> str:
     bound = clevis.binding(luks.clevis)
+    enrolled = cryptenroll.enrollment(luks.systemd_tpm2)
     options = ["luks"]
     if bound is not None and bound.needs_network:
         options.append("_netdev")  # as Ignition: the unlock waits for the network
+    if enrolled is not None:
+        options += enrolled.crypttab_options()
     if luks.discard:
         options.append("discard")
     for option in luks.open_options:
@@ -119,7 +127,7 @@ def crypttab_line(luks: model.Luks, volume_uuid: str) -> str:
         mapped = _CRYPTTAB_OPTIONS.get(flag)
         if mapped and mapped not in options:
             options.append(mapped)
-    key = "none" if bound is not None else f"{TARGET_KEY_DIR}/{luks.name}"
+    key = "none" if bound is not None or enrolled is not None else f"{TARGET_KEY_DIR}/{luks.name}"
     return f"{luks.name} UUID={volume_uuid} {key} {','.join(options)}\n"
 
 
@@ -207,6 +215,38 @@ def bind_volume(luks: model.Luks, device: str, key_path: Path, advertisements: d
     key_path.unlink(missing_ok=True)
 
 
+def enroll_volume(luks: model.Luks, device: str, key_path: Path) -> None:
+    """Enroll the TPM2 with systemd-cryptenroll, check its token is in the header, drop a random key.
+
+    The random key's slot goes only once the token is there, so a failed
+    enrollment never leaves a volume nobody can open. The PIN travels in
+    ``$NEWPIN`` and is passed to run() as a secret, so no log or error shows it.
+    """
+    enrolled = cryptenroll.enrollment(luks.systemd_tpm2)
+    if enrolled is None:
+        return
+    secrets_ = [enrolled.pin] if enrolled.pin else []
+    result = run("systemd-cryptenroll", enrolled.args(key_path, device), env=enrolled.env(),
+                 secrets=secrets_, check=False)
+    if result.status != 0:
+        why = result.stderr.strip() or f"exit status {result.status}"
+        for secret in secrets_:
+            why = why.replace(secret, "<redacted>")
+        raise LuksError(f"cannot enroll LUKS volume {luks.name} on {device} with the TPM2: {why}")
+    dump = run("cryptsetup", ["luksDump", "--dump-json-metadata", device], check=False)
+    if not cryptenroll.tokens(dump.stdout):
+        raise LuksError(f"LUKS volume {luks.name}: systemd-cryptenroll succeeded but the header "
+                        f"has no {cryptenroll.TOKEN_TYPE} token")
+    if luks.key_file is None or luks.key_file.source is None:
+        removed = run("cryptsetup", ["luksRemoveKey", "--batch-mode", device, str(key_path)], check=False)
+        if removed.status != 0:
+            raise LuksError(f"cannot remove the provisioning key of LUKS volume {luks.name}: "
+                            f"{removed.stderr.strip()}")
+    key_path.unlink(missing_ok=True)  # like clevis: no key file in the target
+    # Marks the volume for the target's systemd check in install_in_target.
+    (_pending_dir() / f"{luks.name}.tpm2").touch()
+
+
 def _configured_advertisements(bound: clevis.Binding) -> dict[str, Any]:
     return {t.url: json.loads(t.advertisement) for t in bound.tang if t.advertisement}
 
@@ -255,6 +295,7 @@ def install_in_target(root: Path) -> list[str]:
     names = sorted(p.stem for p in pending.glob("*.crypttab"))
     if not names:
         return []
+    _check_target_systemd(root, [n for n in names if (pending / f"{n}.tpm2").exists()])
     with TargetTree(root) as tree:
         tree.make_directory(TARGET_KEY_DIR, mode=0o700, uid=0, gid=0)
         existing = (tree.read_bytes("/etc/crypttab") or b"").decode()
@@ -271,4 +312,18 @@ def install_in_target(root: Path) -> list[str]:
     for name in names:
         (pending / f"{name}.key").unlink(missing_ok=True)
         (pending / f"{name}.crypttab").unlink(missing_ok=True)
+        (pending / f"{name}.tpm2").unlink(missing_ok=True)
     return names
+
+
+def _check_target_systemd(root: Path, enrolled: list[str]) -> None:
+    """Refuse to hand a TPM2-enrolled volume to a root whose systemd cannot unlock it."""
+    if not enrolled:
+        return
+    version = cryptenroll.systemd_version(root)
+    if version is None or version < cryptenroll.MIN_SYSTEMD:
+        found = "no systemd" if version is None else f"systemd {version}"
+        raise LuksError(
+            f"LUKS volume(s) {', '.join(enrolled)} are enrolled with systemd-cryptenroll, but the "
+            f"target root has {found} (unlocking needs systemd {cryptenroll.MIN_SYSTEMD} or newer)"
+        )

@@ -120,6 +120,8 @@ class DisksStage(StageBase):
             for tool in ("clevis", "jose"):
                 if not have_tool(tool):
                     raise ProvisionError(f"the config binds LUKS volumes with clevis but {tool!r} is not installed")
+        if any(v.systemd_tpm2 is not None for v in storage.luks):
+            _check_cryptenroll_tool()
         for volume in storage.luks:
             refs.add_luks(volume.name)
             actions.append(self._plan_luks(volume, refs))
@@ -170,11 +172,16 @@ class DisksStage(StageBase):
         return DiskWork(disk.device, device, plan)
 
     def _plan_luks(self, volume: model.Luks, refs: references.References) -> Action:
+        from provision.disks.cryptenroll import enrollment
+
         bound = clevis.binding(volume.clevis)
+        enrolled = enrollment(volume.systemd_tpm2)
         action = self._plan_luks_device(volume, refs)
-        if bound is None:
-            return action
-        return Action(action.kind, action.item, f"{action.detail}, bound with clevis ({bound.describe()})")
+        if bound is not None:
+            return Action(action.kind, action.item, f"{action.detail}, bound with clevis ({bound.describe()})")
+        if enrolled is not None:
+            return Action(action.kind, action.item, f"{action.detail}, enrolled with {enrolled.describe()}")
+        return action
 
     def _plan_luks_device(self, volume: model.Luks, refs: references.References) -> Action:
         planned = refs.lookup(volume.device)
@@ -305,6 +312,7 @@ class DisksStage(StageBase):
         key_path = luks.format_volume(volume, device, decision, lambda _: staged.open(self.name, _key_need(volume)))
         mapped = luks.open_volume(volume, device, key_path)
         luks.bind_volume(volume, device, key_path, adverts)
+        luks.enroll_volume(volume, device, key_path)
         waiting.wait_for_block_device(mapped)
 
     def _apply_filesystem(self, work: FilesystemWork, data: DisksPlan) -> None:
@@ -322,6 +330,20 @@ class DisksStage(StageBase):
             subvolumes.create_subvolumes(device, fs.subvolumes)
         if action.kind in ("create", "wipe-create"):
             _link_filesystem(device)
+
+
+def _check_cryptenroll_tool() -> None:
+    """systemd-cryptenroll is here and new enough (251: --tpm2-with-pin, $NEWPIN)."""
+    from provision.disks.cryptenroll import MIN_SYSTEMD
+
+    if not have_tool("systemd-cryptenroll"):
+        raise ProvisionError("the config enrolls LUKS volumes with the TPM2 but 'systemd-cryptenroll' "
+                             "is not installed")
+    shown = run("systemd-cryptenroll", ["--version"], check=False).stdout.split()
+    version = int(shown[1]) if len(shown) > 1 and shown[1].isdigit() else 0
+    if version < MIN_SYSTEMD:
+        raise ProvisionError(f"systemd-cryptenroll here is systemd {version or 'unknown'}; "
+                             f"TPM2 enrollment needs {MIN_SYSTEMD} or newer")
 
 
 def _key_need(volume: model.Luks) -> str:

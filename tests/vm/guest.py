@@ -53,8 +53,11 @@ def kernel_version() -> str | None:
     return found[-1] if found else None
 
 
-def build_root_image(path: Path, size_mib: int = 48) -> Path:
-    """An ext4 image (no partition table) with busybox and the reporting /sbin/init."""
+def build_root_image(path: Path, size_mib: int = 48, extra_files: dict[str, Path] | None = None) -> Path:
+    """An ext4 image (no partition table) with busybox and the reporting /sbin/init.
+
+    ``extra_files`` maps a path in the image to a host file copied there.
+    """
     staging = path.with_suffix(".tree")
     shutil.rmtree(staging, ignore_errors=True)
     for d in ("bin", "sbin", "etc/systemd/system", "proc", "sys", "dev", "run", "tmp",
@@ -74,6 +77,9 @@ def build_root_image(path: Path, size_mib: int = 48) -> Path:
     (etc / "gshadow").chmod(0o640)
     (etc / "hostname").write_text("image\n")
     (etc / "os-release").write_text('NAME="provision test image"\nID=provision-test\n')
+    for inside, host in (extra_files or {}).items():
+        (staging / inside.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host, staging / inside.lstrip("/"))
     path.unlink(missing_ok=True)
     subprocess.run(
         ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(staging), str(path), f"{size_mib}M"],

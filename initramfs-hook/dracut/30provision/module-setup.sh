@@ -92,6 +92,10 @@ install() {
             inst_libdir_file "libtss2-tcti-device.so*"
             mkdir -p "$initdir/etc/security"
             echo "dictcheck = 0" > "$initdir/etc/security/pwquality.conf" ;;
+        # systemd-cryptenroll (systemdTpm2) loads the TPM2 libraries with dlopen.
+        cryptenroll)
+            inst_multiple -o cryptsetup systemd-cryptenroll
+            inst_libdir_file "libtss2-esys.so*" "libtss2-rc.so*" "libtss2-mu.so*" "libtss2-tcti-device.so*" ;;
         esac
     done
 

@@ -105,8 +105,18 @@ def _check_volume(volume: model.Luks, where: ConfigPath) -> Iterator[Diagnostic]
         yield error("LUKS uuid is not a UUID", (*where, "uuid"), GUID_HINT)
     if volume.clevis:
         yield from _check_clevis(volume.clevis, (*where, "clevis"))
+    if volume.systemd_tpm2 is not None and volume.clevis and _clevis_present(volume.clevis):
+        yield error("a LUKS volume is bound either with clevis or with systemdTpm2, not both",
+                    (*where, "systemdTpm2"), "remove one of clevis and systemdTpm2")
     if volume.cex and volume.cex.get("enabled"):
         yield error("LUKS cex (IBM secure keys) is not supported", (*where, "cex"))
+
+
+def _clevis_present(clevis: dict[str, Any]) -> bool:
+    # Imported here: the validate path stays light unless both binders are configured.
+    from provision.disks.clevis import is_present
+
+    return is_present(clevis)
 
 
 def _check_clevis(clevis: dict[str, Any], where: ConfigPath) -> Iterator[Diagnostic]:
