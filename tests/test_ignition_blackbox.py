@@ -32,6 +32,16 @@ from provision.cli import main
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "ignition-blackbox" / "cases.yaml").read_text())
 CONTENTS = b"asdf\nfdsa"
+# servers.go's servedConfig, byte for byte (references to it carry its hash).
+SERVED_CONFIG = b"""{
+	"ignition": { "version": "3.0.0" },
+	"storage": {
+		"files": [{
+			"path": "/foo/bar",
+			"contents": { "source": "data:,example%20file%0A" }
+		}]
+	}
+}"""
 # Ignition's base root: the users and groups its tests name.
 PASSWD = "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500:CoreOS Admin:/home/core:/bin/bash\n"
 GROUP = "root:x:0:root\nwheel:x:10:root,core\ncore:x:500:\n"
@@ -55,26 +65,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return all(self.headers.get(name) == value for name, value in expected.items())
 
     def do_GET(self) -> None:
-        path = self.path
+        # /config* routes behave as their /contents* twins but serve the config
+        body = SERVED_CONFIG if self.path.startswith("/config") else CONTENTS
+        path = self.path.replace("/config", "/contents", 1) if self.path.startswith("/config") else self.path
         if path == "/contents":
-            self._send(200, CONTENTS)
+            self._send(200, body)
         elif path == "/contents_compressed":
-            self._send(200, gzip.compress(CONTENTS))
+            self._send(200, gzip.compress(body))
         elif path == "/contents_headers":
             ok = self._wants({"X-Auth": "r8ewap98gfh4d8", "Keep-Alive": "300"}) and self.headers.get("User-Agent")
-            self._send(200 if ok else 400, CONTENTS)
+            self._send(200 if ok else 400, body)
         elif path == "/contents_headers_redirect":
             self.send_response(302)
-            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/contents_headers_redirected")
+            twin = self.path.replace("_redirect", "_redirected")
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}{twin}")
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif path == "/contents_headers_redirected":
             forwarded = self.headers.get("X-Auth") is not None or self.headers.get("Keep-Alive") is not None
-            self._send(400 if forwarded else 200, CONTENTS)
+            self._send(400 if forwarded else 200, body)
         elif path == "/contents_headers_overwrite":
             ok = self._wants({"Keep-Alive": "1000", "Accept": "application/json",
                               "Accept-Encoding": "identity, compress", "User-Agent": "MyUA"})
-            self._send(200 if ok else 400, CONTENTS)
+            self._send(200 if ok else 400, body)
         else:
             self._send(404, b"not found")
 
@@ -90,10 +103,13 @@ def server_url() -> Iterator[str]:
 
 
 def _config(case: dict[str, Any], url: str) -> str:
-    text = json.dumps({"ignition": {"version": case.get("version", "3.0.0")}, **case["config"]})
+    config = dict(case["config"])  # a case's own ignition section (config references) keeps the version
+    config["ignition"] = {"version": case.get("version", "3.0.0"), **config.get("ignition", {})}
+    text = json.dumps(config)
     return (text.replace("http://127.0.0.1:8080", url)
             .replace("CONTENTS_SHA512", hashlib.sha512(CONTENTS).hexdigest())
-            .replace("CONTENTS_SHA256", hashlib.sha256(CONTENTS).hexdigest()))
+            .replace("CONTENTS_SHA256", hashlib.sha256(CONTENTS).hexdigest())
+            .replace("CONFIG_SHA512", hashlib.sha512(SERVED_CONFIG).hexdigest()))
 
 
 def _make(root: Path, node: dict[str, Any]) -> None:
