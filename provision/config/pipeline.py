@@ -121,13 +121,22 @@ def _parse_imported(doc: Document, parsed: ParsedConfig, kind: str) -> None:
     parsed.diagnostics += [_position(doc, d) for d in imported.diagnostics]
     if imported.spec is None or has_errors(imported.diagnostics):
         return
+    _check_imported(doc, imported, parsed)
+
+
+def _check_imported(doc: Document, imported: kinds.Imported, parsed: ParsedConfig) -> None:
+    """Check an importer's spec; each finding points at (and is named by) what produced it."""
+    assert imported.spec is not None
     found, config = _check_newest(imported.spec)
     for diag, at_key in found:
         source: ConfigPath | None = imported.source_path(diag.path)
         pos = None
         if source is not None:
             pos = doc.locate_key(source) if at_key else doc.locate(source)
-            diag = diag._replace(path=source)  # named as the user wrote it, as transpile names it
+            # Named as the user wrote it, as transpile names it; a MIME part's
+            # own path (user data) is not a config path.
+            if source[:1] != ("<part>",):
+                diag = diag._replace(path=source)
         parsed.diagnostics.append(diag.at(doc.name, pos))
     parsed.spec, parsed.config = imported.spec, config
 
@@ -141,16 +150,7 @@ def _parse_user_data(data: bytes, parsed: ParsedConfig, instance_data: Mapping[s
     parsed.diagnostics += imported.diagnostics
     if imported.spec is None or has_errors(imported.diagnostics):
         return
-    found, config = _check_newest(imported.spec)
-    for diag, at_key in found:
-        source: ConfigPath | None = imported.source_path(diag.path)
-        pos = None
-        if source is not None:
-            pos = doc.locate_key(source) if at_key else doc.locate(source)
-            if source[:1] != ("<part>",):  # a cloud-config path, named as the user wrote it
-                diag = diag._replace(path=source)
-        parsed.diagnostics.append(diag.at(doc.name, pos))
-    parsed.spec, parsed.config = imported.spec, config
+    _check_imported(doc, imported, parsed)
 
 
 def parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None = None) -> ParsedConfig:
