@@ -354,14 +354,16 @@ class Running:
     def remaining(self) -> float:
         return self.timeout - (time.monotonic() - self.started)
 
-    def wait_for(self, pattern: str) -> re.Match[str] | None:
-        """The first match of ``pattern`` on the console; None if QEMU exits or time runs out."""
+    def wait_for(self, pattern: str, start: int = 0) -> re.Match[str] | None:
+        """The first match of ``pattern`` on the console from offset ``start`` (a later
+        boot of the same QEMU); None if QEMU exits or time runs out."""
+        regex = re.compile(pattern)
         while self.remaining() > 0:
-            match = re.search(pattern, self.console)
+            match = regex.search(self.console, start)
             if match:
                 return match
             if self.proc.poll() is not None:
-                return re.search(pattern, self.console)
+                return regex.search(self.console, start)
             time.sleep(0.5)
         return None
 
