@@ -148,6 +148,26 @@ def build_initramfs(out: Path, workdir: Path, kver: str, *, hooks: Sequence[str]
     return out
 
 
+def initramfs_with_files(initrd: Path, files: dict[str, Path], out: Path) -> Path:
+    """``initrd`` with ``files`` (path inside -> host file) added: a small
+    uncompressed cpio archive in front of it, which the kernel unpacks first,
+    as it does Debian's early microcode archive. For a file the hooks would
+    copy from the image, without rebuilding the initramfs."""
+    tree = out.with_suffix(".tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    for inside, host in files.items():
+        (tree / inside).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host, tree / inside)
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    archive = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=tree,
+                             input=("\n".join(names) + "\n").encode(), capture_output=True,
+                             check=True).stdout
+    shutil.rmtree(tree)
+    padding = b"\0" * (-len(archive) % 512)  # the next archive starts aligned
+    out.write_bytes(archive + padding + initrd.read_bytes())
+    return out
+
+
 def dracut_has_networkd() -> bool:
     """dracut's systemd-networkd module (Debian: dracut-network) is installed."""
     return any(Path("/usr/lib/dracut/modules.d").glob("*systemd-networkd"))

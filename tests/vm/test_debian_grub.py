@@ -196,3 +196,75 @@ def test_the_regenerated_config_boots_and_provisioning_is_not_repeated(grub_run:
     assert after["system"] == "running", _fail(f"failed units: {after['failed']}", third)
     # On the disk, after the power-off: the regenerated grub.cfg.
     assert "mitigations=off" in grub_run.files["cfg"] and "panic=-1" not in grub_run.files["cfg"]
+
+
+# --- an image-provided helper instead of provision's own editing -------------------
+
+HELPER = guest.CHECKOUT / "examples/kargs-helper-update-grub"
+HELPER_ADDED = ("mitigations=off", "provision.test=helper")
+HELPER_DROPIN = "/etc/default/grub.d/99-provision-kargs.cfg"
+
+
+def test_an_image_helper_runs_update_grub_and_the_reboot_boots_what_it_wrote(
+    vm_env: VmEnv, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The image ships examples/kargs-helper-update-grub as its kargs-helper (in
+    the initramfs, where the hooks put it): from the initramfs it records the
+    arguments in a drop-in and runs the image's update-grub in a chroot of the
+    target; provision reboots on its "changed", and GRUB boots the grub.cfg
+    update-grub wrote. Two kernels: the helper's reboot, then the provisioned boot."""
+    if not debian.OVMF.exists() or shutil.which("ssh") is None:
+        pytest.skip("needs ovmf and openssh-client")
+    if shutil.which("mmdebstrap") is None and not debian_image.cached_image(debian_image.GRUB).exists():
+        pytest.skip("mmdebstrap is not installed (scripts/system-packages.txt)")
+    work = tmp_path_factory.mktemp("debian-grub-helper")
+    kver = guest.kernel_version()
+    assert kver is not None
+    initrd = guest.initramfs_with_files(vm_env.initrd, {"usr/lib/provision/kargs-helper": HELPER},
+                                        work / "initrd.img")
+    image = debian_image.ensure_image(work / "mmdebstrap.log", debian_image.GRUB)
+    disk = debian_grub.make_grub_disk(image, work / "disk.img", kver, vm_env.kernel, initrd)
+    key = debian.ssh_key(work)
+    wanted = {**config(key.with_suffix(".pub").read_text().strip()),
+              "kernelArguments": {"shouldExist": list(HELPER_ADDED), "shouldNotExist": list(REMOVED)}}
+    fw_cfg = work / "config.json"
+    fw_cfg.write_text(json.dumps(wanted))
+    port = debian.free_port()
+    vm = guest.Vm(Path(), Path(), [disk], "", fw_cfg=fw_cfg, ssh_port=port, memory_mib=1024,
+                  firmware=debian.OVMF, allow_reboot=True)
+    ssh = debian.Ssh(port, key)
+    with vm.running(work / "helper.serial.log", timeout=BOOT_TIMEOUT) as run:
+        try:
+            up = run.wait_for(f"{READY}|{FAILED}")
+            assert up and up.group(0).startswith(debian_image.READY_MARKER), \
+                _fail("the provisioned system did not come up", run.console)
+            assert ssh.wait(run, "root"), _fail("root cannot log in over SSH", run.console)
+            seen = _ask(ssh, {**QUESTIONS, "dropin": f"cat {HELPER_DROPIN}", "linux": LINUX_LINES,
+                              "defaults": "cat /etc/default/grub /etc/default/grub.d/50-image.cfg"})
+            ssh.run("root", "systemctl poweroff")
+            run.wait_exit()
+        finally:
+            console = run.console
+            CONSOLES.mkdir(exist_ok=True)
+            (CONSOLES / "debian-grub-helper.log").write_text(console)
+            guest.record_timings("debian, GRUB: kargs-helper with update-grub, provision",
+                                 guest.Boot(0, console, run.result().seconds))
+    starts = [m.start() for m in re.finditer(KERNEL_STARTS, console)]
+    assert len(starts) == 2, _fail("expected exactly one reboot", console)
+    first, second = console[:starts[1]], console[starts[1]:]
+    assert "rebooting into the new kernel command line" in first and "provisioned /root" not in first
+    assert "rebooting" not in second and "provisioned /root" in second
+    cmdline = seen["cmdline"].split()
+    assert all(arg in cmdline for arg in HELPER_ADDED), cmdline
+    assert not any(arg in cmdline for arg in REMOVED), cmdline
+    record = json.loads(seen["record"])
+    assert record["status"] == "succeeded" and seen["whoami"] == "alice"
+    # What the next update-grub reads: the helper's drop-in; provision's own
+    # editing did not run (the image's files are as they were).
+    assert "provision_wanted=\"mitigations=off provision.test=helper\"" in seen["dropin"]
+    assert 'GRUB_CMDLINE_LINUX="\\${provision_firstboot}"' in seen["defaults"]
+    assert 'GRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0 panic=-1"' in seen["defaults"]
+    for line in seen["linux"].splitlines():  # written by update-grub, from the initramfs
+        args = line.split()[2:]
+        assert all(arg in args for arg in HELPER_ADDED) and "panic=-1" not in args, line
+    assert seen["system"] == "running", _fail(f"failed units: {seen['failed']}", console)
