@@ -6,9 +6,9 @@ the image's settings in /etc/default/grub.d, the first-boot stamp test in
 the initramfs built with provision's hooks (in /boot, where Debian keeps
 them), the stamp /boot/provision.firstboot, and the ESP in fstab at
 /boot/efi. Then the image's own ``update-grub`` writes /boot/grub/grub.cfg,
-run in a chroot of the mounted root whose /dev holds only the loop device
-and its /dev/disk/by-uuid link (this machine has no udev; without the link
-grub-mkconfig would write root=/dev/loopN).
+run in a chroot of the mounted root (:func:`chroot_env`: this machine has no
+udev and its disks are loop devices, which update-grub handles differently
+from a real disk; there grub.cfg says root=UUID=... as on a real machine).
 
 The ESP holds GRUB's EFI image as the removable-media loader
 (EFI/BOOT/BOOTX64.EFI), made by the image's grub-mkimage as grub-install
@@ -131,11 +131,3 @@ def read_root(disk: Path, path: str, workdir: Path) -> str:
     part = next(p for p in guest.partitions(disk) if p.number == 2)
     with guest.mounted(disk, workdir / "peek", part) as root:
         return (root / path).read_text()
-
-
-def root_has(disk: Path, path: str, workdir: Path) -> bool:
-    from tests.vm import guest
-
-    part = next(p for p in guest.partitions(disk) if p.number == 2)
-    with guest.mounted(disk, workdir / "peek", part) as root:
-        return (root / path).exists()
