@@ -203,9 +203,15 @@ def luks_boot(vm_env: VmEnv, clevis_initrd: Path,
     work = tmp_path_factory.mktemp("luks-bbox")
     started = time.monotonic()
     cases = []
+    made: dict[str, Path] = {}  # a layout made once is copied (mkfs is the slow part)
     for index, data in enumerate(CASES):
         image = work / f"case{index}.img"
-        lay_out(image, data["in"])
+        layout = json.dumps(data["in"], sort_keys=True)
+        if layout in made:
+            subprocess.run(["cp", "--sparse=always", str(made[layout]), str(image)], check=True)
+        else:
+            lay_out(image, data["in"])
+            made[layout] = image
         names = {n: str(uuid.uuid4()) for n in sorted(set(re.findall(r"\$uuid(\d+)", json.dumps(data["config"]))))}
         cases.append(Case(index, data, image, f"/dev/vd{chr(ord('b') + index)}", names, guest.sha256_file(image)))
     script = GUEST_HEAD + "".join(guest_steps(c) for c in cases) + GUEST_TAIL
