@@ -13,6 +13,7 @@ from provision.config import kinds, versions
 from provision.config.model import Config
 from provision.diagnostics import ConfigPath, Diagnostic, Position, error, has_errors
 from provision.errors import ConfigError
+from provision.gcpause import cyclic_gc_paused
 from provision.source.document import Document
 
 
@@ -159,6 +160,11 @@ def parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None
     ``instance_data`` (cloud-init's instance-data.json shape) is only used by
     Jinja user data; without it, provision.importers.userdata looks for it.
     """
+    with cyclic_gc_paused():  # many objects, no cycles: see provision.gcpause
+        return _parse_config(data, name, instance_data)
+
+
+def _parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None) -> ParsedConfig:
     from provision.source.loader import load_document
 
     parsed = ParsedConfig(name)
