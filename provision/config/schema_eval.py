@@ -17,8 +17,9 @@ else in a schema is an error at compile time, so a schema can never use a
 keyword this evaluator would silently ignore.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple

@@ -5,8 +5,9 @@ from the version before it; :func:`to_newest` walks the steps. Stages only
 ever see the newest model.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 from collections.abc import Callable
 from typing import Any, NamedTuple
 

@@ -1,8 +1,9 @@
 """Checks on node paths: syntax, one namespace for files, directories and links,
 nothing under a configured link or file, no clash with systemd units."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 from collections.abc import Iterator
 from typing import NamedTuple
 
