@@ -176,3 +176,60 @@ def test_resume_after_a_kill_keeps_users_and_skips_finished_stages(tmp_path: Pat
         rows = [line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("svc:")]
         assert len(rows) == 1  # no doubled user
     assert resumed_after_users >= 2
+
+
+# The instance stage applies a generated config through the users and files
+# stages: its pre-images must not take the place of the config's own.
+INSTANCE_DRIVER = DRIVER.replace(
+    "load_stages(['users', 'files', 'network', 'units', 'containers'])",
+    "load_stages(['users', 'instance', 'files'])").replace(
+    "Path(sys.argv[2]))",
+    "Path(sys.argv[2]), instance=InstanceData(platform='aws', instance_id='i-1',"
+    " local_hostname='web-1.example', public_keys=(PublicKey(sys.argv[3]),)))").replace(
+    "from apply_fixtures import config;",
+    "from apply_fixtures import config; from provision.instance.data import InstanceData, PublicKey;")
+INSTANCE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f aws"
+
+
+def test_killed_with_the_instance_stage_converges(tmp_path: Path) -> None:
+    spec = {"passwd": {"users": [{"name": "app", "uid": 3201, "sshAuthorizedKeys": [INSTANCE_KEY]}]},
+            "storage": {"files": [
+                {"path": "/etc/hosts", "append": [{"source": data_url("10.0.0.1 db\n")}]},
+                {"path": "/etc/motd", "append": [{"source": data_url("hello\n")}]}]}}
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+
+    def instance_root(path: Path) -> Path:
+        root = base_root(path)
+        (root / "etc/provision").mkdir(parents=True, exist_ok=True)
+        (root / "etc/provision/image.json").write_text(json.dumps({"default_user": {"name": "admin"}}))
+        return root
+
+    def run_instance(root: Path, env: dict[str, str] | None = None, *extra: str) -> int:
+        full = {k: v for k, v in os.environ.items() if k != ENV}
+        full.update(env or {})
+        proc = subprocess.Popen([sys.executable, "-c", INSTANCE_DRIVER, str(spec_path), str(root),
+                                 INSTANCE_KEY, *extra], cwd=REPO, env=full,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return finish(proc)
+
+    reference = instance_root(tmp_path / "reference")
+    assert run_instance(reference) == 0
+    assert (reference / "etc/hosts").read_text() == "127.0.0.1 localhost\n10.0.0.1 db\n"
+    assert (reference / "etc/hostname").read_text() == "web-1\n"
+    assert (reference / "home/admin/.ssh/authorized_keys.d/provision").exists()
+    tree = manifest(reference)
+    kills = 0
+    for n in range(1, 60):
+        root = instance_root(tmp_path / f"n{n}")
+        if run_instance(root, {ENV: str(n)}) == 0:
+            break
+        kills += 1
+        run_instance(root, {ENV: str(n)})
+        assert run_instance(root) == 0
+        assert manifest(root) == tree, f"after a kill at item {n}"
+        shutil.rmtree(root)
+    assert kills >= 6  # users, the instance stage's user and hostname, and both appends
+    # Each config keeps its own pre-images: the instance stage's generated one beside the user's.
+    journals = sorted(p.name.rsplit("-", 1)[0] for p in (reference / "etc/.provision/journal").glob("*.json"))
+    assert journals == ["files", "files", "users", "users"]

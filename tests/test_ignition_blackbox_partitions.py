@@ -108,12 +108,20 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
                 assert probed.get("LABEL") == part["fslabel"], f"{where}: {probed}"
             if "fsuuid" in part:
                 assert probed.get("UUID", "").lower() == part["fsuuid"].lower(), f"{where}: {probed}"
-        if part.get("gone") or part.get("kept"):
+        if part.get("gone") or part.get("kept") or part.get("holds"):
             with mounted(node, work / "check") as mount:
                 for path in part.get("gone", []):
                     assert not (mount / path).exists(), f"{where}: {path} survived"
                 for path in part.get("kept", []):
                     assert (mount / path).read_text() == SEEDED, f"{where}: {path} lost"
+                for path, contents in part.get("holds", {}).items():
+                    assert (mount / path).read_text() == contents, f"{where}: {path}"
+
+
+def _filesystems(devices: dict[str, str]) -> dict[str, dict[str, str]]:
+    """What blkid sees on every partition (type, label, UUID): a remade filesystem changes it."""
+    return {partition_node(device, number): blkid(partition_node(device, number))
+            for device in devices.values() for number in sfdisk_partitions(device)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -139,10 +147,13 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
 
     for link in case.get("root_links", []):  # nodes on the target root before
         (disk_env / link["link"].lstrip("/")).symlink_to(link["target"])
-    text = json.dumps({"ignition": {"version": case.get("version", "3.0.0")}, **case["config"]})
+    config_data = dict(case["config"])  # a case's own ignition section (config references) keeps the version
+    config_data["ignition"] = {"version": case.get("version", "3.0.0"), **config_data.get("ignition", {})}
+    text = json.dumps(config_data)
     config = tmp_path / "config.ign"
     config.write_text(re.sub(r"\$(disk\d+)(?:p(\d+))?", place, text))
     before = {name: sfdisk_partitions(device) for name, device in devices.items()}
+    filesystems = _filesystems(devices)
     capsys.readouterr()
     status = main(["apply", "--root", str(disk_env), str(config)])
     captured = capsys.readouterr()
@@ -151,6 +162,7 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
         assert case["error"] in captured.err, captured.err
         assert {name: sfdisk_partitions(device) for name, device in devices.items()} == before, \
             "a failed apply changed a partition table"
+        assert _filesystems(devices) == filesystems, "a failed apply made or changed a filesystem"
         return
     assert status == 0, captured.out + captured.err
     for name, parts in expected.items():

@@ -71,7 +71,12 @@ def read_config(path: str) -> tuple[Config, str]:
     from provision.platforms.settings import Settings
 
     with default_client(Settings()) as client:
-        resolved = resolve_references(parsed, client)
+        try:
+            resolved = resolve_references(parsed, client)
+        except ConfigError as exc:
+            # A referenced (or the merged) config is wrong: say which one and where.
+            print_diagnostics(exc.diagnostics, "text", None, stream=sys.stderr)
+            raise
         if resolved.client is not client:
             resolved.client.close()
     return resolved.config, digest

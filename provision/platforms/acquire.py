@@ -14,7 +14,9 @@ Two passes, as in an initramfs that starts without network:
 Where the config comes from, first found wins (Ignition's order): a URL or
 device on the kernel command line (``provision.config.*`` or
 ``ignition.config.*``, whatever the platform); the image's own user config
-(:mod:`.system`: ``user.ign``, ``user.json``); the platform.
+(:mod:`.system`: ``user.ign``, ``user.json``); the platform. Whichever it is,
+empty (or blank) user data means no config (``status == "none"``), as in
+Ignition.
 
 The returned bytes are decoded (base64/gzip undone) but not parsed: hand them
 to :func:`provision.config.pipeline.parse_config`.
@@ -132,6 +134,13 @@ def acquire_config(
             raise
         raise FetchError(f"{exc} [the config fetch waits {settings.fetch_wait_text}: "
                          "raise it with provision.fetch.wait=SECONDS or =infinity]") from None
+    if isinstance(result, Found) and not result.data.strip():
+        # Ignition's rule, whatever the source (a URL or device named on the kernel command
+        # line, user.ign, the platform): empty user data is no config, not a bad one, and the
+        # machine is provisioned with an empty config. Only validate/apply refuse an empty file.
+        log.info("no config: %s is empty", result.source)
+        return FetchOutcome(name, "none", None, f"{result.source} is empty", detection.evidence,
+                            result.extras)
     if isinstance(result, Found):
         log.info("config from %s (%d bytes)", result.source, len(result.data))
         return FetchOutcome(name, "config", result.data, result.source, detection.evidence,

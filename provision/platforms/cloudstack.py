@@ -18,12 +18,12 @@ import threading
 from pathlib import Path
 
 from provision.errors import FetchError
-from provision.platforms.base import Context, Found, NeedNetwork, Result
+from provision.platforms.base import Context, Found, Result
 from provision.platforms.configdrive import read_labelled
 from provision.platforms.detect import CONFIG_DRIVE_LABELS
 from provision.platforms.http_cloud import CloudEntry, fetch_from_entry
 from provision.platforms.payload import decode_payload
-from provision.platforms.race import first_answer
+from provision.platforms.race import drive_or_service
 from provision.platforms.settings import Settings
 
 DRIVE_USER_DATA = "cloudstack/userdata/user_data.txt"
@@ -105,19 +105,4 @@ def _meta_data(ctx: Context, base: str) -> bytes | None:
 
 
 def fetch(ctx: Context) -> Result:
-    if ctx.offline:
-        drive = _from_drive(ctx, wait=0)
-        if drive is not None:
-            return drive
-        return NeedNetwork("cloudstack: no config drive; the virtual router needs the network")
-    stop = threading.Event()
-    try:
-        answer = first_answer(
-            [lambda: _from_drive(ctx, ctx.settings.fetch_timeout, stop),
-             lambda: _from_router(ctx)],
-            accept=lambda result: result is not None,
-        )
-    finally:
-        stop.set()
-    assert answer is not None
-    return answer
+    return drive_or_service(ctx, "cloudstack", "virtual router", _from_drive, _from_router)

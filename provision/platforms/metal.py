@@ -4,7 +4,8 @@
 ``provision.config.device=LABEL`` with ``provision.config.path=PATH``
 (default /provision/config); LABEL may also be a /dev path. Both were asked
 for explicitly, so a 404, a missing device (after waiting up to the fetch
-deadline for it to appear) or a missing file is an error, not "no config".
+deadline for it to appear) or a missing file is an error, not "no config";
+an empty one is no config, as in Ignition (see acquire.py).
 With neither set, bare metal has no config.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from provision.errors import FetchError
 from provision.platforms.base import Context, Found, NoConfig, Result
-from provision.platforms.configdrive import read_labelled
+from provision.platforms.configdrive import wait_for_label
 from provision.platforms.media import read_from_filesystem
 from provision.platforms.payload import decode_payload
 from provision.platforms.urls import fetch_config_url
@@ -23,16 +24,13 @@ def _from_device(ctx: Context, device: str, path: str) -> Result:
         data = read_from_filesystem(device, path)
         origin = f"{device} {path}"
     else:
-        result = read_labelled(ctx.settings, [device], path, "device",
-                               wait=ctx.settings.fetch_timeout)
-        if result is None:
+        hit = wait_for_label(ctx.settings, [device], ctx.settings.fetch_timeout)
+        if hit is None:
             raise FetchError(f"metal: no filesystem labelled {device!r} appeared within "
                              f"{ctx.settings.fetch_wait_text} (provision.fetch.wait=)")
-        if isinstance(result, NoConfig):
-            raise FetchError(f"metal: {result.reason}")
-        if not isinstance(result, Found):
-            return result
-        data, origin = result.data, result.source
+        label, node = hit
+        # An empty file is handed on: the caller treats empty user data as no config.
+        data, origin = read_from_filesystem(node, path), f"device {node} (label {label}) {path}"
     if data is None:
         raise FetchError(f"metal: {device} has no {path}")
     return Found(decode_payload(data, None, origin), origin)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 
-from provision.platforms.base import Context, Found, NeedNetwork, Result
+from provision.platforms.base import Context, Found, Result
 from provision.platforms.configdrive import read_labelled
 from provision.platforms.detect import CONFIG_DRIVE_LABELS
 from provision.platforms.http_cloud import fetch_from_entry, load_entries
 from provision.platforms.payload import decode_payload
-from provision.platforms.race import first_answer
+from provision.platforms.race import drive_or_service
 
 USER_DATA = "openstack/latest/user_data"
 NETWORK_DATA = "openstack/latest/network_data.json"
@@ -39,19 +39,4 @@ def _from_service(ctx: Context) -> Result | None:
 
 
 def fetch(ctx: Context) -> Result:
-    if ctx.offline:
-        drive = _from_drive(ctx, wait=0)
-        if drive is not None:
-            return drive
-        return NeedNetwork("openstack: no config drive; the metadata service needs the network")
-    stop = threading.Event()
-    try:
-        answer = first_answer(
-            [lambda: _from_drive(ctx, ctx.settings.fetch_timeout, stop),
-             lambda: _from_service(ctx)],
-            accept=lambda result: result is not None,
-        )
-    finally:
-        stop.set()
-    assert answer is not None  # the service never answers None
-    return answer
+    return drive_or_service(ctx, "openstack", "metadata service", _from_drive, _from_service)

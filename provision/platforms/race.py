@@ -1,6 +1,6 @@
 """Run a few ways of getting the config at once and take the first real answer.
 
-Used for AWS's IPv4 and IPv6 addresses and for OpenStack's config drive
+Used for AWS's IPv4 and IPv6 addresses and for OpenStack's and CloudStack's config drives
 against its metadata service. An answer counts when ``accept`` says so (a
 missing config drive does not) or when it is an :class:`Answered` error (the
 service replied, just not with what we wanted). Connection failures, which
@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from provision.errors import FetchError
 from provision.fetch.abandon import abandon_with
+from provision.platforms.base import Context, NeedNetwork, Result
 
 T = TypeVar("T")
 
@@ -74,3 +75,33 @@ def _first_accepted(
         raise first_error
     assert have_fallback
     return fallback  # type: ignore[return-value]
+
+
+DriveReader = Callable[[Context, float | None, threading.Event | None], Result | None]
+
+
+def drive_or_service(
+    ctx: Context, platform: str, service: str, from_drive: DriveReader,
+    from_service: Callable[[Context], Result | None],
+) -> Result:
+    """A config drive raced against a metadata service (OpenStack, CloudStack).
+
+    Offline, only a drive present now can answer; online, the drive is watched
+    for (it can appear late) while the service is asked, first answer wins.
+    """
+    if ctx.offline:
+        drive = from_drive(ctx, 0, None)
+        if drive is not None:
+            return drive
+        return NeedNetwork(f"{platform}: no config drive; the {service} needs the network")
+    stop = threading.Event()
+    try:
+        answer = first_answer(
+            [lambda: from_drive(ctx, ctx.settings.fetch_timeout, stop),
+             lambda: from_service(ctx)],
+            accept=lambda result: result is not None,
+        )
+    finally:
+        stop.set()
+    assert answer is not None  # the service never answers None
+    return answer

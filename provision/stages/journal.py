@@ -8,7 +8,9 @@ will touch, and a rerun of the same config plans from that record instead of
 from the tree. Every item is then written as a computed final state, so
 applying it twice gives the same tree as applying it once.
 
-The record is keyed by a digest of the config; a different config ignores it.
+The record is keyed by the stage and a digest of the config: a different
+config ignores it, and the config the instance stage generates (applied by
+the users and files stages) keeps a record of its own beside the user's.
 It lives in :data:`STATE_DIR` (mode 0700, files 0600: pre-images may hold secrets).
 """
 
@@ -65,10 +67,11 @@ class StageJournal:
         self.tree = tree
         self.stage = stage
         self.digest = digest
-        self.path = f"{JOURNAL_DIR}/{stage}.json"
+        self.name = f"{stage}-{digest[:16]}"
+        self.path = f"{JOURNAL_DIR}/{self.name}.json"
 
     def _blob_path(self, key: str) -> str:
-        return f"{JOURNAL_DIR}/{self.stage}-{key}.blob"
+        return f"{JOURNAL_DIR}/{self.name}-{key}.blob"
 
     def load(self) -> dict[str, Any] | None:
         """The recorded pre-image, if one exists for this config."""
