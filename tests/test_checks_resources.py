@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -262,6 +263,23 @@ def test_only_gzip_compression() -> None:
         "only gzip",
     )
     assert check_contents({"source": "https://e.example/x", "compression": "gzip"}) == []
+
+
+@pytest.mark.parametrize("version", ["3.0.0", "3.2.0", "3.6.0"])
+def test_ignition_empty_compression_means_none(version: str) -> None:
+    """Ignition accepts ``compression: ""`` (no compression), as its LUKS blackbox test writes it."""
+    from provision.config.pipeline import parse_config
+
+    storage: dict[str, Any] = {"files": [{"path": "/f", "contents": {"source": "data:,x", "compression": ""}}]}
+    if version >= "3.2.0":
+        storage["luks"] = [{"name": "v", "device": "/dev/vdb1", "wipeVolume": True,
+                            "keyFile": {"source": "data:,k", "compression": ""}}]
+    parsed = parse_config(json.dumps({"ignition": {"version": version}, "storage": storage}).encode(), "c.ign")
+    assert parsed.config is not None and not [d for d in parsed.diagnostics if d.is_error], parsed.diagnostics
+    assert parsed.config.storage.files[0].contents.compression is None
+    xz = json.dumps({"ignition": {"version": version},
+                     "storage": {"files": [{"path": "/f", "contents": {"source": "data:,x", "compression": "xz"}}]}})
+    assert [d for d in parse_config(xz.encode(), "c.ign").diagnostics if d.is_error]
 
 
 def test_http_headers_only_on_http_sources() -> None:

@@ -117,6 +117,10 @@ def build(version: str) -> dict[str, Any]:
     del schema["$defs"]["subvolume"]
     del schema["$defs"]["filesystem"]["properties"]["subvolumes"]
     schema["$defs"]["luks"]["properties"]["clevis"] = CLEVIS
+    # Ignition takes an empty compression string for "none" (its validation
+    # accepts "" and "gzip"); the import drops it before provision's checks.
+    compression = schema["$defs"]["resource"]["properties"]["compression"]
+    compression["enum"] = [*compression["enum"], ""]
     if version < "3.3.0":
         fmt = schema["$defs"]["filesystem"]["properties"]["format"]
         fmt["enum"] = [f for f in fmt["enum"] if f != "none"]

@@ -332,7 +332,9 @@ def _kernel_arguments(ctx: BootContext) -> bool:
         return False
     change = " ".join([*(f"+{a}" for a in config.kernel_arguments.should_exist),
                        *(f"-{a}" for a in config.kernel_arguments.should_not_exist)])
-    reason = f"kernel arguments changed ({change}) in {len(changes)} boot loader files"
+    where = ("by the image's kargs-helper" if [a.item for a in changes] == ["kargs-helper"]
+             else f"in {len(changes)} boot loader file{'s' if len(changes) > 1 else ''}")
+    reason = f"kernel arguments changed ({change}) {where}"
     ctx.rundir.write_private(ctx.rundir.reboot, reason.encode() + b"\n")
     ctx.report(f"{reason}; rebooting into the new command line")
     return True

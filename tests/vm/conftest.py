@@ -52,6 +52,16 @@ def vm_env(tmp_path_factory: pytest.TempPathFactory) -> VmEnv:
     return VmEnv(Path(f"/boot/vmlinuz-{kver}"), initrd, workdir)
 
 
+@pytest.fixture(scope="session")
+def clevis_initrd(vm_env: VmEnv) -> Path:
+    """The hooks' initramfs with LUKS and clevis (TPM2, Tang) tooling; built once, for
+    the tests that bind volumes (test_boot_clevis, the Ignition LUKS blackbox cases)."""
+    kver = guest.kernel_version()
+    assert kver is not None
+    return guest.build_initramfs(vm_env.workdir / "initrd-clevis.img", vm_env.workdir, kver,
+                                 env={"PROVISION_DISK_FEATURES": "ext4 luks clevis"})
+
+
 @pytest.fixture
 def fresh_disks(tmp_path: Path) -> tuple[Path, Path]:
     """The test image: a root filesystem on vda and a blank 64 MiB vdb."""

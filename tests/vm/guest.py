@@ -150,6 +150,26 @@ def build_initramfs(out: Path, workdir: Path, kver: str, *, hooks: Sequence[str]
     return out
 
 
+def initramfs_with_files(initrd: Path, files: dict[str, Path], out: Path) -> Path:
+    """``initrd`` with ``files`` (path inside -> host file) added: a small
+    uncompressed cpio archive in front of it, which the kernel unpacks first,
+    as it does Debian's early microcode archive. For a file the hooks would
+    copy from the image, without rebuilding the initramfs."""
+    tree = out.with_suffix(".tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    for inside, host in files.items():
+        (tree / inside).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host, tree / inside)
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    archive = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=tree,
+                             input=("\n".join(names) + "\n").encode(), capture_output=True,
+                             check=True).stdout
+    shutil.rmtree(tree)
+    padding = b"\0" * (-len(archive) % 512)  # the next archive starts aligned
+    out.write_bytes(archive + padding + initrd.read_bytes())
+    return out
+
+
 def dracut_has_networkd() -> bool:
     """dracut's systemd-networkd module (Debian: dracut-network) is installed."""
     return any(Path("/usr/lib/dracut/modules.d").glob("*systemd-networkd"))
@@ -369,14 +389,16 @@ class Running:
     def remaining(self) -> float:
         return self.timeout - (time.monotonic() - self.started)
 
-    def wait_for(self, pattern: str) -> re.Match[str] | None:
-        """The first match of ``pattern`` on the console; None if QEMU exits or time runs out."""
+    def wait_for(self, pattern: str, start: int = 0) -> re.Match[str] | None:
+        """The first match of ``pattern`` on the console from offset ``start`` (a later
+        boot of the same QEMU); None if QEMU exits or time runs out."""
+        regex = re.compile(pattern)
         while self.remaining() > 0:
-            match = re.search(pattern, self.console)
+            match = regex.search(self.console, start)
             if match:
                 return match
             if self.proc.poll() is not None:
-                return re.search(pattern, self.console)
+                return regex.search(self.console, start)
             time.sleep(0.5)
         return None
 
@@ -506,3 +528,48 @@ def mounted(image: Path, mount_point: Path, part: Partition | None = None) -> It
             yield mount_point
         finally:
             subprocess.run(["umount", str(mount_point)], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def swtpm(state: Path) -> Iterator[list[str]]:
+    """A software TPM2 keeping its state in ``state``; yields QEMU's arguments to attach it."""
+    state.mkdir(exist_ok=True)
+    sock = state / "swtpm.sock"
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
+                             "--ctrl", f"type=unixio,path={sock}", "--terminate"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield ["-chardev", f"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+               "-device", "tpm-tis,tpmdev=tpm0"]
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def with_files(base: Path, out: Path, files: dict[str, bytes]) -> Path:
+    """``base`` (an initramfs) with an uncompressed cpio appended that adds ``files``
+    (path inside -> bytes; executable, owned by root): the kernel unpacks
+    concatenated archives in order, so they join or replace what ``base`` has."""
+    tree = out.with_suffix(".tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    for inside, data in files.items():
+        path = tree / inside.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o755)
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"], cwd=tree,
+                             input="\n".join(names).encode() + b"\n", capture_output=True, check=True).stdout
+    shutil.rmtree(tree)
+    head = base.read_bytes()
+    # The kernel looks for the next archive only at 4-byte boundaries (zeros between).
+    out.write_bytes(head + b"\0" * (-len(head) % 512) + archive)
+    return out

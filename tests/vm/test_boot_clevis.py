@@ -31,13 +31,12 @@ import pytest
 
 from tests.vm import guest
 from tests.vm.conftest import VmEnv
-from tests.vm.guest import record_timings
+from tests.vm.guest import record_timings, swtpm
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
 BOOT_TIMEOUT = 420
 FIRSTBOOT = "root=/dev/vda ro provision.firstboot panic=-1"
-FEATURES = "ext4 luks clevis"
 FAST_KDF = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]
 TANGD = "/usr/libexec/tangd"
 TANG_URL = "http://169.254.169.254"  # the guestfwd address (tests/vm/guest.py)
@@ -96,30 +95,6 @@ def tang(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tang]:
         proc.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def swtpm(state: Path) -> Iterator[list[str]]:
-    """A software TPM2 keeping its state in ``state``; yields QEMU's arguments to attach it."""
-    state.mkdir(exist_ok=True)
-    sock = state / "swtpm.sock"
-    sock.unlink(missing_ok=True)
-    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
-                             "--ctrl", f"type=unixio,path={sock}", "--terminate"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield ["-chardev", f"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
-               "-device", "tpm-tis,tpmdev=tpm0"]
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def config(thumbprint: str) -> dict[str, object]:
     return {
         "provision": {"version": "1.0.0"},
@@ -142,14 +117,6 @@ def config(thumbprint: str) -> dict[str, object]:
                       for path, text in FILES.items()],
         },
     }
-
-
-@pytest.fixture(scope="module")
-def clevis_initrd(vm_env: VmEnv) -> Path:
-    kver = guest.kernel_version()
-    assert kver is not None
-    return guest.build_initramfs(vm_env.workdir / "initrd-clevis.img", vm_env.workdir, kver,
-                                 env={"PROVISION_DISK_FEATURES": FEATURES})
 
 
 CHECK_INIT = f"""#!/bin/sh

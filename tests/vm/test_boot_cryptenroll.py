@@ -20,19 +20,16 @@ root has no systemd as PID 1), and a PIN at boot.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import shutil
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.vm import guest
 from tests.vm.conftest import VmEnv
-from tests.vm.guest import record_timings
+from tests.vm.guest import record_timings, swtpm
 
 pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.slow]
 
@@ -56,30 +53,6 @@ def sh(*argv: str) -> str:
     done = subprocess.run(argv, capture_output=True, check=False)
     assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr.decode(errors='replace')}"
     return done.stdout.decode(errors="replace")
-
-
-@contextlib.contextmanager
-def swtpm(state: Path) -> Iterator[list[str]]:
-    """A software TPM2 keeping its state in ``state``; yields QEMU's arguments to attach it."""
-    state.mkdir(exist_ok=True)
-    sock = state / "swtpm.sock"
-    sock.unlink(missing_ok=True)
-    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}",
-                             "--ctrl", f"type=unixio,path={sock}", "--terminate"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield ["-chardev", f"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
-               "-device", "tpm-tis,tpmdev=tpm0"]
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 CONFIG = {

@@ -116,7 +116,7 @@ def _tpm2_ready_root(disk: Path, kver: str, work: Path) -> None:
             for found in Path("/usr/lib/x86_64-linux-gnu").glob(name + "*"):
                 shutil.copy2(found, libdir / found.name, follow_symlinks=False)
         subprocess.run(["ldconfig", "-r", str(mnt)], check=True)
-        debian._add_modules(mnt, kver, ("kernel/drivers/md", "kernel/crypto"))
+        debian.add_modules(mnt, kver, ("kernel/drivers/md", "kernel/crypto"))
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
 
