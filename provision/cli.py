@@ -9,11 +9,13 @@ keeps heavy imports inside ``main`` so start-up stays fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from provision import __version__
 from provision.errors import ProvisionError
@@ -126,3 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def run() -> NoReturn:
+    """The ``provision`` program itself: the console script, ``python -m provision``, the zipapp.
+
+    Tests call :func:`main`, which leaves the process as it found it.
+    """
+    status = main()
+    # The process ends here. Interpreter shutdown would still search all it
+    # built for reference cycles (4 ms after validating a 1,000-file config),
+    # only to free memory the OS takes back anyway: frozen objects are not
+    # searched. Output, logging and atexit handlers are flushed as usual.
+    gc.freeze()
+    raise SystemExit(status)

@@ -12,8 +12,9 @@ from ``[Install]`` become symlink names, so validation and the link
 computation (:mod:`provision.target.unit_links`) must agree on them.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple

@@ -202,6 +202,44 @@ def test_grub_target_gets_both_files_edited(tmp_path: Path) -> None:
     assert "quiet" not in (root / "boot/grub/grub.cfg").read_text()
 
 
+def test_grub_dropins_are_edited_where_update_grub_reads_them(tmp_path: Path) -> None:
+    """A cloud image's drop-in sets GRUB_CMDLINE_LINUX_DEFAULT after /etc/default/grub:
+    an unwanted argument must leave it, or the next update-grub brings it back."""
+    root = _root(tmp_path, {
+        "/etc/default/grub": DEFAULTS,
+        "/etc/default/grub.d/50-cloudimg.cfg": 'GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet console=tty1"\n',
+        "/etc/default/grub.d/init-select.cfg": "# nothing set here\n",
+        "/etc/default/grub.d/README": 'GRUB_CMDLINE_LINUX_DEFAULT="splash"\n',  # not *.cfg: not read
+        "/boot/grub/grub.cfg": GRUB_CFG,
+    })
+    assert _apply(root, CHANGE) == ["/etc/default/grub", "/etc/default/grub.d/50-cloudimg.cfg",
+                                    "/boot/grub/grub.cfg"]
+    assert (root / "etc/default/grub.d/50-cloudimg.cfg").read_text() == \
+        'GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX_DEFAULT="console=tty1"\n'
+    assert (root / "etc/default/grub.d/README").read_text() == 'GRUB_CMDLINE_LINUX_DEFAULT="splash"\n'
+    assert _apply(root, CHANGE) == []  # nothing left to change: no second reboot
+
+
+def test_grub_additions_go_to_the_assignment_that_wins() -> None:
+    texts = [("/etc/default/grub", 'GRUB_CMDLINE_LINUX="a"\n'),
+             ("/etc/default/grub.d/10.cfg", 'GRUB_CMDLINE_LINUX="b quiet"\n'),
+             ("/etc/default/grub.d/20.cfg", "GRUB_TIMEOUT=1\n")]
+    out = grub.edit_defaults_files(texts, CHANGE)
+    assert out == ['GRUB_CMDLINE_LINUX="a"\n',
+                   'GRUB_CMDLINE_LINUX="b console=ttyS0,115200 mitigations=off"\n',
+                   "GRUB_TIMEOUT=1\n"]
+    # Present in the winning value already: nothing appended anywhere.
+    again = grub.edit_defaults_files(list(zip([p for p, _ in texts], out, strict=True)), CHANGE)
+    assert again == out
+
+
+def test_grub_dropin_with_shell_expansion_is_refused_with_its_name() -> None:
+    texts = [("/etc/default/grub", DEFAULTS),
+             ("/etc/default/grub.d/50.cfg", 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT x"\n')]
+    with pytest.raises(ProvisionError, match=r"/etc/default/grub.d/50.cfg line 1: .*kargs helper"):
+        grub.edit_defaults_files(texts, CHANGE)
+
+
 def test_no_boot_loader_is_an_error_naming_where_it_looked(tmp_path: Path) -> None:
     root = _root(tmp_path, {"/etc/hostname": "x\n"})
     with pytest.raises(ProvisionError, match="no boot loader configuration") as info:

@@ -27,12 +27,15 @@ from pathlib import Path
 import pytest
 from disk_fixtures import needs_loop, sh
 
+from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages
 from provision.config.build import build_config
 from provision.config.model import Luks
 from provision.config.pipeline import parse_config
-from provision.disks import cryptenroll, luks
+from provision.disks import cryptenroll, kernel, luks
 from provision.disks.probe import probe
 from provision.errors import ProvisionError
+from provision.stages import disks as disks_stage
+from provision.stages.base import RootFacts, Target
 
 LoopFactory = Callable[[int], tuple[str, Path]]
 FAST_KDF = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]
@@ -161,9 +164,125 @@ def test_target_without_new_enough_systemd_is_refused(
     device, _ = loop_factory(32)
     _enroll(device, {"device": tpm})
     _fake_root(disk_env, 250)
-    with pytest.raises(ProvisionError, match=r"target root has systemd 250 .*251 or newer"):
+    with pytest.raises(ProvisionError, match=r"target root .* has systemd 250; .*251 or newer"):
         luks.install_in_target(disk_env)
     assert not (disk_env / "etc/crypttab").exists()
+
+
+@pytest.mark.root
+@needs_loop
+@needs_cryptenroll
+@pytest.mark.parametrize("version", [250, None])
+def test_an_image_without_systemd_251_is_refused_before_the_volume_is_formatted(
+    disk_env: Path, loop_factory: LoopFactory, tpm: str, monkeypatch: pytest.MonkeyPatch,
+    version: int | None,
+) -> None:
+    """The run (disks then mount, as ``provision apply``) stops at the plan: the error names
+    the systemd found and the minimum, and the disk is as it was (no LUKS header)."""
+    # This container has no device-mapper; nothing here opens the volume, and the
+    # check under test comes after the kernel's (which the initramfs passes).
+    monkeypatch.setattr(kernel, "has_dm_crypt", lambda: True)
+    device, image = loop_factory(32)
+    before = image.read_bytes()
+    if version is not None:
+        _fake_root(disk_env, version)
+    spec = {"provision": {"version": "1.1.0"}, "storage": {"luks": [
+        {"name": "secret", "device": device, "options": FAST_KDF, "systemdTpm2": {"device": tpm}}]}}
+    request = ApplyRequest(build_config(spec), "0" * 64, disk_env)
+    found = "systemd 250" if version else "no systemd"
+    with pytest.raises(ProvisionError, match=rf"secret .* has {found}.*needs systemd 251 or newer"):
+        apply_config(request, load_stages(["disks", "mount"]), release=True)
+    assert probe(device).type is None
+    assert image.read_bytes() == before
+    assert not (disk_env / "etc/crypttab").exists()
+
+
+def _image_device(loop_factory: LoopFactory, tmp_path: Path, version: int) -> str:
+    """A loop device holding an ext4 root whose systemd is ``version``."""
+    tree = tmp_path / f"image-{version}"
+    _fake_root(tree, version)
+    device, _ = loop_factory(16)
+    sh("mkfs.ext4", "-q", "-d", str(tree), device)
+    return device
+
+
+def _boot_disks(tmp_path: Path, root_device: str, spec: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    """``provision run``'s fetch-offline and disks phases, as the initramfs runs them
+    (the root not mounted: an empty directory stands for its mount point)."""
+    import os
+    import sys
+
+    mount_point = tmp_path / "sysroot"
+    mount_point.mkdir(exist_ok=True)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(spec))
+    argv = [sys.executable, "-m", "provision", "run", "--root", str(mount_point), "--root-device", root_device,
+            "--config", str(config_path), "--run-dir", str(tmp_path / "run"), "--cmdline", "",
+            "--stage", "fetch-offline", "--stage", "disks"]
+    env = {**os.environ, "PROVISION_STATE_DIR": str(tmp_path / "run"), "PROVISION_DEVICE_TIMEOUT": "10"}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.root
+@needs_loop
+@needs_cryptenroll
+def test_at_boot_the_root_device_is_read_before_the_disks_change(
+    tmp_path: Path, loop_factory: LoopFactory
+) -> None:
+    """The disks phase reads the image's systemd from the root device (mounted read-only,
+    unmounted again): 250 stops the boot in the disks stage with the volume untouched;
+    a root device that is not there stops it too, saying why."""
+    root_device = _image_device(loop_factory, tmp_path, 250)
+    data, data_image = loop_factory(32)
+    before = data_image.read_bytes()
+    spec = {"provision": {"version": "1.1.0"}, "storage": {"luks": [
+        {"name": "vault", "device": data, "options": FAST_KDF, "systemdTpm2": {"pin": PIN}}]}}
+    done = _boot_disks(tmp_path, root_device, spec)
+    assert done.returncode == 1, done.stderr
+    assert "FAILED in stage disks" in done.stderr
+    assert f"root device {root_device} has systemd 250; unlocking them at boot needs systemd 251" in done.stderr
+    assert PIN not in done.stderr + (tmp_path / "run/provision.log").read_text()
+    assert data_image.read_bytes() == before
+    assert root_device not in Path("/proc/mounts").read_text()  # the look left nothing mounted
+
+    (tmp_path / "absent").mkdir()  # a fresh boot: its own run directory
+    absent = _boot_disks(tmp_path / "absent", "LABEL=no-such-root", spec)
+    assert absent.returncode == 1, absent.stderr
+    assert ("root device LABEL=no-such-root cannot be read before the disks change (the device is not present)"
+            in absent.stderr)
+    assert data_image.read_bytes() == before
+
+
+@pytest.mark.root
+@needs_loop
+def test_the_root_peek_reads_the_image_systemd(tmp_path: Path, loop_factory: LoopFactory) -> None:
+    from provision.boot.rootpeek import image_facts
+
+    device = _image_device(loop_factory, tmp_path, 252)
+    facts = image_facts(device, tmp_path / "peek")
+    assert (facts.systemd, facts.unreadable) == (252, None) and device in facts.where
+    assert device not in Path("/proc/mounts").read_text()
+    blank, _ = loop_factory(8)
+    unformatted = image_facts(blank, tmp_path / "peek")
+    assert unformatted.systemd is None and unformatted.unreadable is not None
+    assert "does not mount" in unformatted.unreadable
+
+
+def test_the_boot_refuses_from_what_the_root_device_showed(tmp_path: Path) -> None:
+    """At boot the plan's root is the run directory; what was read from the root device
+    decides, and a root that could not be read refuses (its systemd is unknown)."""
+    enrolled = build_config({"provision": {"version": "1.1.0"}, "storage": {"luks": [
+        {"name": "vault", "device": "/dev/vdb", "systemdTpm2": {}}]}})
+    old = RootFacts("root device LABEL=root (/dev/vda2)", systemd=250)
+    with pytest.raises(ProvisionError, match=r"vault .*root device LABEL=root \(/dev/vda2\) has systemd 250"):
+        disks_stage._check_image_systemd(Target(tmp_path, image=old), ["vault"])
+    absent = RootFacts("root device LABEL=root", unreadable="the device is not present")
+    with pytest.raises(ProvisionError, match=r"cannot be read before the disks change \(the device is not present\)"):
+        disks_stage._check_image_systemd(Target(tmp_path, image=absent), ["vault"])
+    _fake_root(tmp_path, 250)  # the run directory is not the image: its contents do not count
+    disks_stage._check_image_systemd(Target(tmp_path, image=RootFacts("root device /dev/vda2", systemd=252)),
+                                     ["vault"])
+    assert enrolled.storage.luks[0].systemd_tpm2 is not None
 
 
 @pytest.mark.root

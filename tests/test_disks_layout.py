@@ -134,7 +134,7 @@ def test_resize_never_shrinks() -> None:
 
 
 def test_explicit_overlap_is_an_error_naming_the_other_partition() -> None:
-    with pytest.raises(LayoutError, match="overlaps partition 1"):
+    with pytest.raises(LayoutError, match=r"partition 2: start 5 MiB overlaps partition 1$"):
         plan_layout("/dev/test", disk(model.Partition(number=2, start_mib=5, size_mib=10)),
                     table(part(1, 1, 10)))
 

@@ -11,6 +11,8 @@ GUIDs and filesystems must be those Ignition's test expects.
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from provision.cli import main
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "ignition-blackbox" / "partitions.yaml").read_text())
 DISK_MIB = 256  # room for a case's partitions, unless it says `disk_mib`
+MIB = 1024 * 1024
 ALIGN = 2048  # sectors: where Ignition's harness starts the first partition
 MKFS = {"ext4": ["mkfs.ext4", "-q", "-F"], "ext2": ["mkfs.ext2", "-q", "-F"], "xfs": ["mkfs.xfs", "-q", "-f"],
         "vfat": ["mkfs.vfat"], "btrfs": ["mkfs.btrfs", "-q", "-f"]}
@@ -118,6 +121,17 @@ def _check(device: str, expected: list[dict[str, Any]], work: Path) -> None:
                     assert (mount / path).read_text() == contents, f"{where}: {path}"
 
 
+def _assert_no_old_entries(device: str, before: list[dict[str, Any]]) -> None:
+    """Neither GPT copy (primary at the start, backup at the end) still names a partition laid out before."""
+    with open(device, "rb") as disk:
+        head = disk.read(MIB)
+        disk.seek(-MIB, os.SEEK_END)
+        tail = disk.read(MIB)
+    for part in before:
+        name = part["label"].encode("utf-16-le")  # how GPT stores partition names
+        assert name not in head and name not in tail, f"{device}: an old table still lists {part['label']!r}"
+
+
 def _filesystems(devices: dict[str, str]) -> dict[str, dict[str, str]]:
     """What blkid sees on every partition (type, label, UUID): a remade filesystem changes it."""
     return {partition_node(device, number): blkid(partition_node(device, number))
@@ -140,6 +154,11 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
     devices = {name: loop_factory(case.get("disk_mib", DISK_MIB))[0] for name in names}
     for name, parts in layout.items():
         _lay_out(devices[name], parts, tmp_path)
+    for name in case.get("corrupt_table", []):
+        # as Ignition's harness does: 1536 random bytes over the protective MBR, the GPT header and the
+        # first entries (fixed bytes here, so a run repeats); the backup table at the end is left
+        with open(devices[name], "r+b") as disk:
+            disk.write(random.Random(name).randbytes(1536))
 
     def place(match: re.Match[str]) -> str:
         device = devices[match.group(1)]
@@ -167,3 +186,5 @@ def test_ignition_storage_case(case: dict[str, Any], disk_env: Path,
     assert status == 0, captured.out + captured.err
     for name, parts in expected.items():
         _check(devices[name], parts, tmp_path)
+    for name in case.get("corrupt_table", []):
+        _assert_no_old_entries(devices[name], layout[name])

@@ -154,6 +154,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
         DRACUT / "provision-network.sh",
         DRACUT / "provision-sysroot.sh",
         DRACUT / "provision-disks.sh",
+        HOOK.parent / "examples/kargs-helper-update-grub",
     ]
     done = subprocess.run(["shellcheck", "-s", "sh", *map(str, posix)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout

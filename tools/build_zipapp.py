@@ -111,9 +111,9 @@ import warnings
 
 warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
 
-from provision.cli import main
+from provision.cli import run
 
-raise SystemExit(main())
+run()
 '''
 
 

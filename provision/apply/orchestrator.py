@@ -40,7 +40,7 @@ from provision.config.model import Config
 from provision.errors import ProvisionError, StageError
 from provision.instance.data import InstanceData
 from provision.stages import STAGE_MODULES, load_stage, stage_order
-from provision.stages.base import Plan, Stage, Target, releases
+from provision.stages.base import Plan, RootFacts, Stage, Target, releases
 from provision.stages.journal import config_digest
 from provision.stages.staging import Staging, verify_only
 from provision.target.tree import TargetTree
@@ -87,10 +87,17 @@ class ApplyRequest:
     # What the platform said about this instance (provision.instance), for the
     # stages that act on it (default user's keys, hostname, growing the root).
     instance: InstanceData | None = None
+    # The image read from the root device when ``root`` is not the image yet
+    # (the boot's disks phase); see provision.stages.base.RootFacts.
+    image: RootFacts | None = None
 
     @property
     def record_root(self) -> Path:
         return self.state_root or self.root
+
+    @property
+    def target(self) -> Target:
+        return Target(self.root, self.instance, self.image)
 
 
 @dataclass
@@ -149,7 +156,7 @@ def _previous_record(request: ApplyRequest) -> ResultRecord | None:
 def _apply_locked(
     request: ApplyRequest, stages: Sequence[Stage], report: Callable[[str], None], release: bool,
 ) -> ApplyOutcome:
-    target = Target(request.root, request.instance)
+    target = request.target
     previous = _previous_record(request)
     names = [s.name for s in stages]
     same = _same_config(previous, request)
@@ -212,7 +219,7 @@ def _run_stages(
     staged: Staging,
 ) -> None:
     """Run the stages; a failure is recorded in ``record`` and ``outcome.error``."""
-    target = Target(request.root, request.instance)
+    target = request.target
     for index, stage in enumerate(stages):
         result = record.outcome(stage.name)
         if same and not request.force and result.status in DONE:
@@ -257,7 +264,7 @@ def _prefetch(
     partitions and files as they were.
     """
     config = request.config
-    target = Target(request.root, request.instance)
+    target = request.target
     work = [s for s in pending if not s.is_empty(config)]
     later = [s for s in request.verify_later if not s.is_empty(config)]
     if not work:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from provision.apply.orchestrator import ApplyOutcome
     from provision.config.model import Config
     from provision.config.pipeline import ParsedConfig
+    from provision.stages.base import RootFacts
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,7 @@ def _cached_config(ctx: BootContext) -> tuple[Config, str]:
 
 
 def _apply(ctx: BootContext, phase: str, root: Path, *, only: tuple[str, ...] | None = None,
-           state_root: Path | None = None) -> ApplyOutcome:
+           state_root: Path | None = None, image: RootFacts | None = None) -> ApplyOutcome:
     """Run the phase's stages (``only`` these, if given) against ``root``."""
     from provision.apply.orchestrator import ApplyRequest, apply_config, load_stages
     from provision.stages import stages_in_phase
@@ -299,7 +300,7 @@ def _apply(ctx: BootContext, phase: str, root: Path, *, only: tuple[str, ...] | 
         config=config, config_sha256=digest, root=root,
         platform=str(platform) if platform else None, state_root=state_root,
         verify_later=tuple(load_stages(later)),
-        instance=instance, instance_id=instance.instance_id if instance else None,
+        instance=instance, instance_id=instance.instance_id if instance else None, image=image,
     )
     outcome = apply_config(request, load_stages(now), report=ctx.report)
     if outcome.already_done:
@@ -331,7 +332,9 @@ def _kernel_arguments(ctx: BootContext) -> bool:
         return False
     change = " ".join([*(f"+{a}" for a in config.kernel_arguments.should_exist),
                        *(f"-{a}" for a in config.kernel_arguments.should_not_exist)])
-    reason = f"kernel arguments changed ({change}) in {len(changes)} boot loader files"
+    where = ("by the image's kargs-helper" if [a.item for a in changes] == ["kargs-helper"]
+             else f"in {len(changes)} boot loader file{'s' if len(changes) > 1 else ''}")
+    reason = f"kernel arguments changed ({change}) {where}"
     ctx.rundir.write_private(ctx.rundir.reboot, reason.encode() + b"\n")
     ctx.report(f"{reason}; rebooting into the new command line")
     return True
@@ -351,7 +354,28 @@ def disks(ctx: BootContext) -> None:
     if _kernel_arguments(ctx):
         return  # the disks wait for the boot with the new command line
     rest = tuple(n for n in stages_in_phase("disks") if n != "kargs")
-    _apply(ctx, "disks", ctx.rundir.staging_root, only=rest)
+    _apply(ctx, "disks", ctx.rundir.staging_root, only=rest, image=_image_facts(ctx))
+
+
+def _image_facts(ctx: BootContext) -> RootFacts | None:
+    """The image as the disks stage's plan must know it, read before any disk changes.
+
+    Only a config with volumes enrolled with systemd-cryptenroll needs it (the
+    image's systemd unlocks them on later boots): the root device is mounted
+    read-only for the look and unmounted again. A root that cannot be read
+    now (absent, not yet a filesystem) refuses such a config in the plan: its
+    systemd would be known only after the volumes were formatted.
+    """
+    from provision.boot.rootpeek import image_facts, root_spec_from_cmdline
+    from provision.disks.cryptenroll import systemd_version
+    from provision.stages.base import RootFacts
+
+    config, _ = _cached_config(ctx)
+    if not any(v.systemd_tpm2 is not None for v in config.storage.luks):
+        return None
+    if ctx.root.is_dir() and any(ctx.root.iterdir()):  # already mounted (development use)
+        return RootFacts(f"the root {ctx.root}", systemd=systemd_version(ctx.root))
+    return image_facts(ctx.root_device or root_spec_from_cmdline(ctx.cmdline), ctx.rundir.peek)
 
 
 def _carry_record_into_root(ctx: BootContext) -> None:

@@ -55,17 +55,10 @@ def _read_text(tree: TargetTree, path: str) -> str:
         raise ProvisionError(f"{path}: not UTF-8 text ({exc.reason})") from exc
 
 
-def _edits(tree: TargetTree, loader: str, change: ArgChange,
-           files: list[tuple[str, str]]) -> BootLoaderEdit:
+def _edits(loader: str, change: ArgChange, files: list[tuple[str, str, str, str]]) -> BootLoaderEdit:
+    """``files``: (path, what, old text, new text)."""
     edits, unchanged = [], []
-    for path, what in files:
-        old = _read_text(tree, path)
-        if what == "BLS entry":
-            new = bls.edit_entry(old, change)
-        elif what == "GRUB defaults":
-            new = grub.edit_defaults(old, change)
-        else:
-            new = grub.edit_config(old, change)
+    for path, what, old, new in files:
         if new == old:
             unchanged.append(path)
         else:
@@ -73,17 +66,40 @@ def _edits(tree: TargetTree, loader: str, change: ArgChange,
     return BootLoaderEdit(loader, change, tuple(edits), tuple(unchanged))
 
 
+def _grub_dropins(tree: TargetTree) -> list[str]:
+    """/etc/default/grub.d/*.cfg in the order update-grub sources them."""
+    if tree.state(grub.DROPINS) is None:
+        return []
+    resolved = tree.resolve(grub.DROPINS)
+    state = tree.state(resolved)
+    if state is None or state.kind != "directory":
+        return []
+    names = sorted(n for n in os.listdir(tree.host_path(resolved)) if n.endswith(".cfg"))
+    return [f"{grub.DROPINS}/{name}" for name in names if _is_file(tree, f"{grub.DROPINS}/{name}")]
+
+
+def _grub_files(tree: TargetTree, change: ArgChange) -> list[tuple[str, str, str, str]]:
+    defaults = [p for p in [grub.DEFAULTS, *_grub_dropins(tree)] if _is_file(tree, p)]
+    old = [(p, _read_text(tree, p)) for p in defaults]
+    new = grub.edit_defaults_files(old, change)
+    files = [(p, "GRUB defaults", text, edited) for (p, text), edited in zip(old, new, strict=True)]
+    for path in grub.CONFIGS:
+        if _is_file(tree, path):
+            text = _read_text(tree, path)
+            files.append((path, "GRUB config", text, grub.edit_config(text, change)))
+    return files
+
+
 def plan_edit(tree: TargetTree, change: ArgChange) -> BootLoaderEdit:
     if helper.available():
         return BootLoaderEdit("helper", change)
     entries = _entries(tree)
     if entries:
-        return _edits(tree, "bls", change, [(p, "BLS entry") for p in entries])
-    files = [(p, "GRUB config") for p in grub.CONFIGS if _is_file(tree, p)]
-    if _is_file(tree, grub.DEFAULTS):
-        files.insert(0, (grub.DEFAULTS, "GRUB defaults"))
+        return _edits("bls", change, [(p, "BLS entry", text, bls.edit_entry(text, change))
+                                      for p, text in ((p, _read_text(tree, p)) for p in entries)])
+    files = _grub_files(tree, change)
     if files:
-        return _edits(tree, "grub", change, files)
+        return _edits("grub", change, files)
     raise ProvisionError(
         "no boot loader configuration to edit in the target: no entries in "
         f"{', '.join(bls.ENTRY_DIRS)}, no {' or '.join(grub.CONFIGS)}, no {grub.DEFAULTS}, "

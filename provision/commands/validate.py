@@ -48,6 +48,14 @@ def _parse(data: bytes, path: str, files_dir: str | None) -> ParsedConfig:
 
 
 def main(args: argparse.Namespace) -> int:
+    from provision.gcpause import cyclic_gc_paused
+
+    # From here on: the imports of the validation modules too (see provision.gcpause).
+    with cyclic_gc_paused():
+        return _validate(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
     import os
 
     from provision.commands.report import print_diagnostics

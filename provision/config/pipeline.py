@@ -13,6 +13,7 @@ from provision.config import kinds, versions
 from provision.config.model import Config
 from provision.diagnostics import ConfigPath, Diagnostic, Position, error, has_errors
 from provision.errors import ConfigError
+from provision.gcpause import cyclic_gc_paused
 from provision.source.document import Document
 
 
@@ -66,16 +67,20 @@ def _own_spec_version(doc: Document) -> tuple[str | None, Diagnostic | None]:
     return version, None
 
 
-def _check_newest(spec: dict[str, Any]) -> tuple[list[tuple[Diagnostic, bool]], Config | None]:
-    """Schema of the newest version, then the model and the semantic checks."""
+def _check_newest(
+    spec: dict[str, Any], schema_checked: bool = False,
+) -> tuple[list[tuple[Diagnostic, bool]], Config | None]:
+    """Schema of the newest version (unless ``schema_checked``: the spec is known
+    to satisfy it), then the model and the semantic checks."""
     from provision.config.build import build_config
     from provision.config.schema import schema_diagnostics
 
-    newest = versions.find(versions.NEWEST)
-    assert newest is not None
-    found = schema_diagnostics(spec, newest.schema_file)
-    if found:
-        return found, None
+    if not schema_checked:
+        newest = versions.find(versions.NEWEST)
+        assert newest is not None
+        found = schema_diagnostics(spec, newest.schema_file)
+        if found:
+            return found, None
     config = build_config(spec)
     return [(d, False) for d in _semantic(config)], config
 
@@ -107,9 +112,11 @@ def _parse_own(doc: Document, parsed: ParsedConfig) -> None:
             parsed.diagnostics += [_position(doc, d, k) for d, k in found]
             return
         spec = versions.to_newest(doc.value, version)
+        # Versions that only add optional fields need no second schema pass.
+        found, config = _check_newest(spec, schema_checked=versions.newest_schema_implied(version))
     else:
         spec = doc.value
-    found, config = _check_newest(spec)
+        found, config = _check_newest(spec)
     parsed.diagnostics += [_position(doc, d, k) for d, k in found]
     parsed.spec, parsed.config = spec, config
 
@@ -159,6 +166,11 @@ def parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None
     ``instance_data`` (cloud-init's instance-data.json shape) is only used by
     Jinja user data; without it, provision.importers.userdata looks for it.
     """
+    with cyclic_gc_paused():  # many objects, no cycles: see provision.gcpause
+        return _parse_config(data, name, instance_data)
+
+
+def _parse_config(data: bytes, name: str, instance_data: Mapping[str, Any] | None) -> ParsedConfig:
     from provision.source.loader import load_document
 
     parsed = ParsedConfig(name)

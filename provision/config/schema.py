@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from provision.config.schema_eval import Check, Failure, compile_schema
+from provision.config.schema_eval import Compiled, Failure, compile_schema
 from provision.diagnostics import ConfigPath, Diagnostic, error
 from provision.resources import load_json
 
@@ -36,7 +36,7 @@ _EXPECTED = {
 
 
 @cache
-def _validator(schema_file: str) -> Check:
+def _validator(schema_file: str) -> Compiled:
     return compile_schema(load_json("schemas", schema_file))
 
 
@@ -81,9 +81,12 @@ def _describe(err: Failure) -> tuple[str, ConfigPath, str | None, bool]:
 
 def schema_diagnostics(spec: Any, schema_file: str) -> list[tuple[Diagnostic, bool]]:
     """Diagnostics for ``spec`` against one schema; the flag says "position at the key"."""
+    validator = _validator(schema_file)
+    if validator.valid(spec):
+        return []
     out = []
     seen: set[tuple[ConfigPath, str]] = set()
-    for failure in _validator(schema_file)(spec, ()):
+    for failure in validator.failures(spec, ()):
         message, path, hint, at_key = _describe(failure)
         if (path, message) in seen:
             continue

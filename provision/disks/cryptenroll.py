@@ -89,6 +89,27 @@ def systemd_version(root: Path) -> int | None:
     return max(found) if found else None
 
 
+def refuse_unless_image_unlocks(volumes: list[str], where: str, version: int | None,
+                                unreadable: str | None = None) -> None:
+    """Raise unless the image at ``where`` (its systemd ``version``) can unlock ``volumes``.
+
+    The image's own systemd-cryptsetup unlocks an enrolled volume on every later
+    boot; an image that cannot would be left with a volume nothing opens.
+    """
+    if not volumes or (version is not None and version >= MIN_SYSTEMD):
+        return
+    names = ", ".join(volumes)
+    needed = f"unlocking them at boot needs systemd {MIN_SYSTEMD} or newer"
+    if unreadable is not None:
+        raise EnrollError(f"LUKS volume(s) {names} are to be enrolled with systemd-cryptenroll, but {where} "
+                          f"cannot be read before the disks change ({unreadable}), so its systemd version "
+                          f"is unknown; {needed}")
+    found = ("no systemd (no libsystemd-shared-NNN.so under usr/lib)" if version is None
+             else f"systemd {version}")
+    raise EnrollError(f"LUKS volume(s) {names} are to be enrolled with systemd-cryptenroll, but {where} "
+                      f"has {found}; {needed}")
+
+
 def tokens(dump_json: str) -> list[dict[str, Any]]:
     """The systemd-tpm2 tokens of a ``cryptsetup luksDump --dump-json-metadata`` output."""
     try:

@@ -261,7 +261,7 @@ def _place(
         block = next((b for b in blocks if b[0] <= start <= b[1]), (0, -1))
         if block[1] < 0:
             raise LayoutError(
-                f"{what}: start {start // align} MiB is "
+                f"{what}: start {start // align} MiB "
                 + _conflict(start, start, occupied, table)
             )
     end = block[1] if not size else start + size - 1

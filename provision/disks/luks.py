@@ -361,13 +361,12 @@ def install_in_target(root: Path) -> list[str]:
 
 
 def _check_target_systemd(root: Path, enrolled: list[str]) -> None:
-    """Refuse to hand a TPM2-enrolled volume to a root whose systemd cannot unlock it."""
-    if not enrolled:
-        return
-    version = cryptenroll.systemd_version(root)
-    if version is None or version < cryptenroll.MIN_SYSTEMD:
-        found = "no systemd" if version is None else f"systemd {version}"
-        raise LuksError(
-            f"LUKS volume(s) {', '.join(enrolled)} are enrolled with systemd-cryptenroll, but the "
-            f"target root has {found} (unlocking needs systemd {cryptenroll.MIN_SYSTEMD} or newer)"
-        )
+    """Refuse to hand a TPM2-enrolled volume to a root whose systemd cannot unlock it.
+
+    The disks stage checked the image before formatting (at plan, from the
+    root or, at boot, from the root device); this is the last look, at the
+    tree that gets the crypttab lines (a filesystem mounted over /usr by the
+    same config would only show here).
+    """
+    cryptenroll.refuse_unless_image_unlocks(enrolled, f"the target root {root}",
+                                            cryptenroll.systemd_version(root))

@@ -117,21 +117,29 @@ def write_table(plan: LayoutPlan) -> None:
         if done.status == 0:
             current = json.loads(done.stdout)["partitiontable"]
     if plan.wipe_table and not plan.result:
-        # Nothing to create: destroy the table like Ignition's wipeTable does.
+        # Nothing to create: destroy the table as Ignition's wipeTable (sgdisk
+        # --zap-all) does. wipefs finds a GPT by its primary header; where that
+        # is damaged it erases nothing, and the backup table at the end of the
+        # disk (which GPT tools recover from) would survive. An empty GPT
+        # written first replaces both copies; wipefs then erases it.
+        _sfdisk(plan.device, "label: gpt\n")
         run("wipefs", ["--all", "--quiet", plan.device])
         return
-    script = sfdisk_script(plan, current, disk_name)
+    _sfdisk(plan.device, sfdisk_script(plan, current, disk_name))
+
+
+def _sfdisk(device: str, script: str) -> None:
     # The kernel is told about the new table by provision.disks.waiting, which
     # also works where the kernel cannot parse GPT; signatures inside new
     # partitions are kept (a recreated partition may hold a filesystem to reuse).
     done = run(
         "sfdisk",
         ["--no-reread", "--no-tell-kernel", "--wipe", "never", "--wipe-partitions", "never",
-         "--quiet", plan.device],
+         "--quiet", device],
         input=script, check=False, env=_C_LOCALE,
     )
     if done.status != 0:
         raise ProvisionError(
-            f"writing the partition table of {plan.device} failed: "
+            f"writing the partition table of {device} failed: "
             f"{(done.stderr or done.stdout).strip()}"
         )

@@ -28,13 +28,13 @@ Decisions (what users can rely on):
 
 from __future__ import annotations
 
-import gc
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from provision.diagnostics import Diagnostic, PathPart, Position, error
 from provision.errors import ConfigError
+from provision.gcpause import cyclic_gc_paused
 from provision.source.positions import Entry, LineIndex, byte_position
 from provision.source.problems import (
     MAX_DUPLICATES_REPORTED,
@@ -118,22 +118,19 @@ def _compose(text: str, name: str, loader_class: Any, max_depth: int, alias_budg
     loader = None
     # Composing allocates many objects and no cycles: the cyclic GC would only
     # rescan them over and over (~40 % of the time on large inputs).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        loader = loader_class(text)  # the pure-Python reader checks characters here
-        return composer.compose(loader)
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, text, name) from None
-    except yaml.reader.ReaderError as exc:
-        raise _reader_error(exc, text, name, loader_class is not yaml.SafeLoader) from None
-    except yaml.YAMLError as exc:
-        raise located(name, Position(1, 1), f"invalid YAML: {exc}", kind=YamlSyntaxError) from None
-    finally:
-        if collecting:
-            gc.enable()
-        if loader is not None:
-            loader.dispose()
+    with cyclic_gc_paused():
+        try:
+            loader = loader_class(text)  # the pure-Python reader checks characters here
+            return composer.compose(loader)
+        except yaml.MarkedYAMLError as exc:
+            raise _syntax_error(exc, text, name) from None
+        except yaml.reader.ReaderError as exc:
+            raise _reader_error(exc, text, name, loader_class is not yaml.SafeLoader) from None
+        except yaml.YAMLError as exc:
+            raise located(name, Position(1, 1), f"invalid YAML: {exc}", kind=YamlSyntaxError) from None
+        finally:
+            if loader is not None:
+                loader.dispose()
 
 
 def _has_content(text: str) -> bool:

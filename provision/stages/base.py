@@ -89,12 +89,30 @@ PHASES = ("disks", "mount", "files")
 
 
 @dataclass(frozen=True)
+class RootFacts:
+    """What was read from the image's root filesystem before it was mounted.
+
+    At boot the disks phase plans against the run directory, not the image
+    (the root is mounted only by the mount phase); what a plan must know about
+    the image is read from the root device beforehand (read-only, unmounted
+    again before any disk changes, :mod:`provision.boot.rootpeek`).
+    """
+
+    where: str  # for messages: "root device LABEL=root (/dev/vda2)"
+    systemd: int | None = None  # the image's systemd version; None: not found
+    unreadable: str | None = None  # why the root could not be read, when it could not
+
+
+@dataclass(frozen=True)
 class Target:
     """Where a run applies: the target root, and what the platform said about the instance."""
 
     root: Path
     # From the platform's metadata (the boot's fetch phase); None outside a boot.
     instance: InstanceData | None = None
+    # The image as read before the root was mounted (the boot's disks phase,
+    # whose ``root`` is the run directory); None: ``root`` is the image itself.
+    image: RootFacts | None = None
 
 
 @dataclass(frozen=True)

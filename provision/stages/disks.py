@@ -103,6 +103,10 @@ class DisksStage(StageBase):
         disks = [self._plan_disk(d, refs, actions) for d in storage.disks]
         if storage.raid and not raid.md_available():
             raise ProvisionError("the config has RAID arrays but this kernel has no md driver")
+        enrolled = [v.name for v in storage.luks if v.systemd_tpm2 is not None]
+        if enrolled:
+            _check_cryptenroll_tool()
+            _check_image_systemd(target, enrolled)
         if storage.luks and not kernel.has_dm_crypt():
             raise ProvisionError("the config has LUKS volumes but this kernel has no dm-crypt")
         for array in storage.raid:
@@ -120,8 +124,6 @@ class DisksStage(StageBase):
             for tool in ("clevis", "jose"):
                 if not have_tool(tool):
                     raise ProvisionError(f"the config binds LUKS volumes with clevis but {tool!r} is not installed")
-        if any(v.systemd_tpm2 is not None for v in storage.luks):
-            _check_cryptenroll_tool()
         for volume in storage.luks:
             refs.add_luks(volume.name)
             actions.append(self._plan_luks(volume, refs))
@@ -344,6 +346,18 @@ def _check_cryptenroll_tool() -> None:
     if version < MIN_SYSTEMD:
         raise ProvisionError(f"systemd-cryptenroll here is systemd {version or 'unknown'}; "
                              f"TPM2 enrollment needs {MIN_SYSTEMD} or newer")
+
+
+def _check_image_systemd(target: Target, enrolled: list[str]) -> None:
+    """The image that will unlock the enrolled volumes has systemd 251 or newer: checked
+    here, before any disk changes (the mount stage looks again before crypttab is written)."""
+    from provision.disks.cryptenroll import refuse_unless_image_unlocks, systemd_version
+
+    if target.image is not None:  # at boot: read from the root device before this phase
+        refuse_unless_image_unlocks(enrolled, target.image.where, target.image.systemd,
+                                    target.image.unreadable)
+    else:
+        refuse_unless_image_unlocks(enrolled, f"the target root {target.root}", systemd_version(target.root))
 
 
 def _key_need(volume: model.Luks) -> str:

@@ -103,7 +103,7 @@ ExecStart=/bin/sed -i -E -e "/^options/s/[[:space:]]+provision\\.firstboot([[:sp
 """
 
 
-def _mtools(*argv: str) -> subprocess.CompletedProcess[str]:
+def mtools(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), check=True, capture_output=True, text=True,
                           env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"})
 
@@ -114,13 +114,13 @@ def esp_path(disk: Path) -> str:
 
 
 def read_esp(disk: Path, path: str) -> str:
-    return _mtools("mtype", "-i", esp_path(disk), f"::/{path}").stdout
+    return mtools("mtype", "-i", esp_path(disk), f"::/{path}").stdout
 
 
 def write_esp(disk: Path, path: str, text: str, workdir: Path) -> None:
     local = workdir / "esp-file"
     local.write_text(text)
-    _mtools("mcopy", "-o", "-i", esp_path(disk), str(local), f"::/{path}")
+    mtools("mcopy", "-o", "-i", esp_path(disk), str(local), f"::/{path}")
 
 
 def missing_boot_loader() -> str | None:
@@ -130,7 +130,7 @@ def missing_boot_loader() -> str | None:
     return None
 
 
-def _add_modules(root: Path, kver: str, subdirs: tuple[str, ...]) -> None:
+def add_modules(root: Path, kver: str, subdirs: tuple[str, ...]) -> None:
     """This kernel's modules for the booted system to mount the ESP with (the
     image has no /lib/modules: the initramfs loads what the rest needs)."""
     source = Path("/lib/modules", kver)
@@ -141,6 +141,13 @@ def _add_modules(root: Path, kver: str, subdirs: tuple[str, ...]) -> None:
         if (source / name).exists():
             shutil.copyfile(source / name, dest / name)
     subprocess.run(["depmod", "-b", str(root), kver], check=True, capture_output=True)
+
+
+def enable_firstboot_complete(root: Path) -> None:
+    """The unit that takes the first-boot flag away once the machine is provisioned."""
+    shutil.copyfile(FIRSTBOOT_UNIT, root / "usr/lib/systemd/system" / FIRSTBOOT_UNIT.name)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    (wants / FIRSTBOOT_UNIT.name).symlink_to(f"/usr/lib/systemd/system/{FIRSTBOOT_UNIT.name}")
 
 
 def make_efi_disk(cached: Path, dest: Path, kver: str, kernel: Path, initrd: Path) -> Path:
@@ -157,19 +164,16 @@ def make_efi_disk(cached: Path, dest: Path, kver: str, kernel: Path, initrd: Pat
             # noauto: the booted system needs it only for the drop-in (RequiresMountsFor).
             fstab.write("LABEL=ESP\t/efi\tvfat\tnoauto,umask=0077\t0\t2\n")
         (root / "efi").mkdir(exist_ok=True)
-        _add_modules(root, kver, ("kernel/fs/fat", "kernel/fs/nls"))
-        units = root / "usr/lib/systemd/system"
-        shutil.copyfile(FIRSTBOOT_UNIT, units / FIRSTBOOT_UNIT.name)
+        add_modules(root, kver, ("kernel/fs/fat", "kernel/fs/nls"))
+        enable_firstboot_complete(root)
         dropin = root / f"etc/systemd/system/{FIRSTBOOT_UNIT.name}.d"
         dropin.mkdir(parents=True)
         (dropin / "systemd-boot.conf").write_text(FIRSTBOOT_DROPIN)
-        wants = root / "etc/systemd/system/multi-user.target.wants"
-        (wants / FIRSTBOOT_UNIT.name).symlink_to(f"/usr/lib/systemd/system/{FIRSTBOOT_UNIT.name}")
     esp = work / "esp.img"
     subprocess.run(["mkfs.vfat", "-C", "-n", "ESP", str(esp), str(ESP_MIB * 1024)], check=True,
                    capture_output=True)
     for directory in ("EFI", "EFI/BOOT", "loader", "loader/entries"):
-        _mtools("mmd", "-i", str(esp), f"::/{directory}")
+        mtools("mmd", "-i", str(esp), f"::/{directory}")
     (work / "loader.conf").write_text("timeout 0\ndefault debian.conf\n")
     (work / "entry.conf").write_text(
         "title   Debian GNU/Linux (provision test image)\n"
@@ -181,7 +185,14 @@ def make_efi_disk(cached: Path, dest: Path, kver: str, kernel: Path, initrd: Pat
     for local, there in ((SYSTEMD_BOOT, "EFI/BOOT/BOOTX64.EFI"), (work / "loader.conf", "loader/loader.conf"),
                          (work / "entry.conf", ENTRY_NAME), (kernel, f"vmlinuz-{kver}"),
                          (initrd, f"initrd.img-{kver}")):
-        _mtools("mcopy", "-i", str(esp), str(local), f"::/{there}")
+        mtools("mcopy", "-i", str(esp), str(local), f"::/{there}")
+    gpt_disk(dest, esp, root_fs)
+    shutil.rmtree(work)
+    return dest
+
+
+def gpt_disk(dest: Path, esp: Path, root_fs: Path) -> None:
+    """The ESP and the root filesystem, as partitions 1 and 2 of a GPT disk image."""
     root_mib = root_fs.stat().st_size >> 20
     dest.unlink(missing_ok=True)
     subprocess.run(["truncate", "-s", f"{ESP_START_MIB + ESP_MIB + root_mib + 1}M", str(dest)], check=True)
@@ -191,5 +202,3 @@ def make_efi_disk(cached: Path, dest: Path, kver: str, kernel: Path, initrd: Pat
     for part, start in ((esp, ESP_START_MIB), (root_fs, ESP_START_MIB + ESP_MIB)):
         subprocess.run(["dd", f"if={part}", f"of={dest}", "bs=1M", f"seek={start}",
                         "conv=notrunc,sparse", "status=none"], check=True)
-    shutil.rmtree(work)
-    return dest

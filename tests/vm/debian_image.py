@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 CACHE = Path(os.environ.get("PROVISION_TEST_CACHE", "/var/cache/provision-tests"))
@@ -91,18 +92,61 @@ def apt_sources() -> list[str]:
     return [text for _, text in found]
 
 
-def recipe() -> dict[str, object]:
+@dataclass(frozen=True)
+class Flavour:
+    """One cached image: the base recipe, or the base plus what some tests need."""
+
+    name: str  # the cached file's prefix
+    packages: tuple[str, ...] = PACKAGES
+    customize: str = CUSTOMIZE
+    extra: tuple[tuple[str, str], ...] = ()  # more recipe entries (the base has none: its hash stays)
+
+
+BASE = Flavour("debian")
+
+# GRUB as the boot loader, set up the way Debian and Ubuntu VM images have it:
+# the image's own settings in a drop-in below /etc/default/grub.d (update-grub
+# reads it after /etc/default/grub), the first-boot flag as a GRUB variable on
+# every `linux` line with the stamp test before the menu (docs/embedding.md,
+# "First boot only"), and the modules where grub-install puts them, so that the
+# EFI image tests/vm/debian.py makes loads them from the root filesystem.
+GRUB_CUSTOMIZE = CUSTOMIZE + r"""
+mkdir -p "$root/etc/default/grub.d"
+cat >"$root/etc/default/grub.d/50-image.cfg" <<'END'
+GRUB_TIMEOUT=0
+GRUB_TERMINAL=console
+GRUB_DISABLE_OS_PROBER=true
+GRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0 panic=-1"
+END
+sed -i -e 's/^GRUB_CMDLINE_LINUX=.*/GRUB_CMDLINE_LINUX="\\\${provision_firstboot}"/' "$root/etc/default/grub"
+grep -qF '"\${provision_firstboot}"' "$root/etc/default/grub"
+cat >"$root/etc/grub.d/05_provision" <<'END'
+#!/bin/sh
+cat <<'CFG'
+set provision_firstboot=""
+if [ -f /provision.firstboot ]; then set provision_firstboot="provision.firstboot"; fi
+if [ -f /boot/provision.firstboot ]; then set provision_firstboot="provision.firstboot"; fi
+CFG
+END
+chmod 755 "$root/etc/grub.d/05_provision"
+mkdir -p "$root/boot/grub"
+cp -r "$root/usr/lib/grub/x86_64-efi" "$root/boot/grub/"
+"""
+GRUB = Flavour("debian-grub", (*PACKAGES, "grub-efi-amd64"), GRUB_CUSTOMIZE, (("grub", "efi-1"),))
+
+
+def recipe(flavour: Flavour = BASE) -> dict[str, object]:
     # The sources are not part of the recipe: a mirror change must not rebuild.
-    return {"format": 1, "suite": SUITE, "packages": PACKAGES, "customize": CUSTOMIZE,
-            "size_mib": IMAGE_SIZE_MIB, "variant": "minbase"}
+    return {"format": 1, "suite": SUITE, "packages": flavour.packages, "customize": flavour.customize,
+            "size_mib": IMAGE_SIZE_MIB, "variant": "minbase", **dict(flavour.extra)}
 
 
-def recipe_hash() -> str:
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:16]
+def recipe_hash(flavour: Flavour = BASE) -> str:
+    return hashlib.sha256(json.dumps(recipe(flavour), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cached_image() -> Path:
-    return CACHE / f"debian-{SUITE}-{recipe_hash()}.img"
+def cached_image(flavour: Flavour = BASE) -> Path:
+    return CACHE / f"{flavour.name}-{SUITE}-{recipe_hash(flavour)}.img"
 
 
 @contextlib.contextmanager
@@ -114,19 +158,19 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def ensure_image(log: Path | None = None) -> Path:
+def ensure_image(log: Path | None = None, flavour: Flavour = BASE) -> Path:
     """The cached image, built first if missing (a few minutes: downloads ~100 MiB)."""
-    image = cached_image()
+    image = cached_image(flavour)
     if image.exists():
         return image
-    with _locked(CACHE / ".debian-image.lock"):
+    with _locked(CACHE / f".{flavour.name}-image.lock"):
         if image.exists():
             return image
-        _build(image, log)
+        _build(image, log, flavour)
     return image
 
 
-def _build(image: Path, log: Path | None) -> None:
+def _build(image: Path, log: Path | None, flavour: Flavour) -> None:
     work = CACHE / f".build-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     tree = work / "root"
@@ -136,9 +180,9 @@ def _build(image: Path, log: Path | None) -> None:
         sources.append(work / f"sources-{number}")
         sources[-1].write_text(text)
     hook = work / "customize.sh"
-    hook.write_text(CUSTOMIZE)
+    hook.write_text(flavour.customize)
     argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=directory",
-            "--include=" + ",".join(PACKAGES),
+            "--include=" + ",".join(flavour.packages),
             f"--customize-hook=sh {hook} \"$1\"",
             SUITE, str(tree), *map(str, sources)]
     try:
@@ -154,10 +198,11 @@ def _build(image: Path, log: Path | None) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # Images of older recipes are dead weight.
-    for old in CACHE.glob(f"debian-{SUITE}-*.img"):
+    for old in CACHE.glob(f"{flavour.name}-{SUITE}-*.img"):
         if old != image:
             old.unlink(missing_ok=True)
 
 
-if __name__ == "__main__":  # build (or find) the image: python -m tests.vm.debian_image
-    print(ensure_image())
+if __name__ == "__main__":  # build (or find) the images: python -m tests.vm.debian_image
+    for each in (BASE, GRUB):
+        print(ensure_image(flavour=each))

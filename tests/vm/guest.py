@@ -15,7 +15,9 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +150,26 @@ def build_initramfs(out: Path, workdir: Path, kver: str, *, hooks: Sequence[str]
     return out
 
 
+def initramfs_with_files(initrd: Path, files: dict[str, Path], out: Path) -> Path:
+    """``initrd`` with ``files`` (path inside -> host file) added: a small
+    uncompressed cpio archive in front of it, which the kernel unpacks first,
+    as it does Debian's early microcode archive. For a file the hooks would
+    copy from the image, without rebuilding the initramfs."""
+    tree = out.with_suffix(".tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    for inside, host in files.items():
+        (tree / inside).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host, tree / inside)
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    archive = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=tree,
+                             input=("\n".join(names) + "\n").encode(), capture_output=True,
+                             check=True).stdout
+    shutil.rmtree(tree)
+    padding = b"\0" * (-len(archive) % 512)  # the next archive starts aligned
+    out.write_bytes(archive + padding + initrd.read_bytes())
+    return out
+
+
 def dracut_has_networkd() -> bool:
     """dracut's systemd-networkd module (Debian: dracut-network) is installed."""
     return any(Path("/usr/lib/dracut/modules.d").glob("*systemd-networkd"))
@@ -249,13 +271,23 @@ class Vm:
     # Let the guest reboot in place (a boot loader then boots it again); by
     # default a reboot ends QEMU.
     allow_reboot: bool = False
+    # Accept typing on the serial console (Running.type): the console is a Unix
+    # socket QEMU serves next to the serial log, which still records everything.
+    console_input: bool = False
 
     def argv(self, serial: Path) -> list[str]:
         argv = [
             "qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mib), "-smp", "1",
             "-nodefaults", "-nographic", "-display", "none", "-monitor", "none",
-            "-serial", f"file:{serial}",
         ]
+        if self.console_input:
+            # wait=off: QEMU starts without a client; output nobody reads is
+            # dropped from the socket but always written to the log file.
+            argv += ["-chardev", f"socket,id=console0,path={console_socket(serial)},server=on,wait=off,"
+                                 f"logfile={serial}",
+                     "-serial", "chardev:console0"]
+        else:
+            argv += ["-serial", f"file:{serial}"]
         if not self.allow_reboot:
             argv.append("-no-reboot")
         if self.firmware is not None:
@@ -333,7 +365,8 @@ class Vm:
         proc = subprocess.Popen(self.argv(serial), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        vm = Running(proc, serial, time.monotonic(), timeout)
+        vm = Running(proc, serial, time.monotonic(), timeout,
+                     console_socket(serial) if self.console_input else None)
         try:
             yield vm
         finally:
@@ -346,6 +379,8 @@ class Running:
     serial: Path
     started: float
     timeout: float  # for the whole boot: every wait ends by then
+    console_input: Path | None = None  # the serial console's socket (Vm.console_input)
+    _keyboard: _ConsoleKeyboard | None = field(default=None, repr=False)
 
     @property
     def console(self) -> str:
@@ -354,16 +389,24 @@ class Running:
     def remaining(self) -> float:
         return self.timeout - (time.monotonic() - self.started)
 
-    def wait_for(self, pattern: str) -> re.Match[str] | None:
-        """The first match of ``pattern`` on the console; None if QEMU exits or time runs out."""
+    def wait_for(self, pattern: str, start: int = 0) -> re.Match[str] | None:
+        """The first match of ``pattern`` on the console from offset ``start`` (a later
+        boot of the same QEMU); None if QEMU exits or time runs out."""
+        regex = re.compile(pattern)
         while self.remaining() > 0:
-            match = re.search(pattern, self.console)
+            match = regex.search(self.console, start)
             if match:
                 return match
             if self.proc.poll() is not None:
-                return re.search(pattern, self.console)
+                return regex.search(self.console, start)
             time.sleep(0.5)
         return None
+
+    def type(self, text: str) -> None:
+        """Type ``text`` on the serial console, as someone at the machine would."""
+        if self._keyboard is None:
+            self._keyboard = _ConsoleKeyboard(self.console_input)
+        self._keyboard.send(text.encode())
 
     def wait_exit(self) -> int | None:
         """QEMU's exit status (the guest powered off or rebooted), or None on timeout."""
@@ -373,6 +416,8 @@ class Running:
             return None
 
     def kill(self) -> None:
+        if self._keyboard is not None:
+            self._keyboard.close()
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -382,6 +427,44 @@ class Running:
         """What the boot produced so far (QEMU's status None while it still runs)."""
         seconds = time.monotonic() - self.started
         return Boot(self.proc.poll(), self.console, seconds, None)
+
+
+class _ConsoleKeyboard:
+    """A connection to the serial console's socket, kept until the VM ends.
+
+    QEMU hands the guest's UART a few bytes at a time and drops what it has
+    not read yet when the client hangs up, so the connection stays open; the
+    console's output also flows to it (the log file keeps its own copy) and
+    is read and discarded here, or QEMU would stall the guest once the
+    socket's buffer is full.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        assert path is not None, "a Vm with console_input=True"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(path))
+        self.reader = threading.Thread(target=self._discard_output, daemon=True)
+        self.reader.start()
+
+    def _discard_output(self) -> None:
+        with contextlib.suppress(OSError):
+            while self.sock.recv(65536):
+                pass
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.reader.join(timeout=5)
+
+
+def console_socket(serial: Path) -> Path:
+    path = serial.with_name(serial.name + ".sock")
+    assert len(str(path)) < 100, f"{path}: too long for a Unix socket"  # sun_path is 108 bytes
+    return path
 
 
 def _read(path: Path) -> str:

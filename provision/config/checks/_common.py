@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TypeVar
 
 from provision.diagnostics import ConfigPath, Diagnostic, error
 
 K = TypeVar("K", bound=Hashable)
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+def shared_by_checks(derive: Callable[[A], R]) -> Callable[[A], R]:
+    """``derive``, remembered for the last argument it was given (by identity).
+
+    Several checks walk the same list derived from one config (every node,
+    every resource); the model is immutable, so they can share one list
+    instead of each building 1,000 entries again. The argument is held, so
+    its identity cannot be reused while it is remembered.
+    """
+    last: list[tuple[A, R]] = []
+
+    def shared(arg: A) -> R:
+        if not last or last[0][0] is not arg:
+            last[:] = [(arg, derive(arg))]
+        return last[0][1]
+
+    return shared
 
 GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 
@@ -40,6 +60,8 @@ PATH_MAX = 4096  # bytes in a path, its terminating NUL included
 
 def length_problem(path: str) -> str | None:
     """Why ``path`` is too long for the kernel to use (ENAMETOOLONG at apply); None when it is not."""
+    if len(path) * 4 <= NAME_MAX:
+        return None  # at most 4 bytes a character: no part of it can be too long (the usual case)
     encoded = path.encode("utf-8", "surrogatepass")
     if len(encoded) >= PATH_MAX:
         return f"path is {len(encoded)} bytes long; the limit is {PATH_MAX - 1}"
@@ -66,7 +88,7 @@ def path_problem(path: str) -> tuple[str, str | None] | None:
 
 
 def _has_dot_part(path: str) -> bool:
-    return any(part in (".", "..") for part in path.split("/"))
+    return "/." in path and any(part in (".", "..") for part in path.split("/"))
 
 
 def check_path(path: str, where: ConfigPath) -> Iterator[Diagnostic]:

@@ -5,8 +5,9 @@ Ignition, plain data may hold only URL characters (RFC 2396 "uric": others are
 percent-encoded) and base64 data only the base64 alphabet, padding required.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 import re
 from typing import NamedTuple
 

@@ -4,6 +4,7 @@ overwrite, owners, link targets."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from provision.config import model
 from provision.config.checks._common import check_path
@@ -23,6 +24,7 @@ def _sensible(mode: int) -> bool:
     return all(not (bits & 2) or bits & 4 for bits in (owner, group, other))
 
 
+@cache  # a config repeats a few modes over many files
 def decimal_meant(mode: int) -> str | None:
     """The octal digits a mode was probably meant as, when it looks like octal
     digits written as a decimal number (644 instead of 0o644 = 420)."""

@@ -1,13 +1,20 @@
 """Checks on node paths: syntax, one namespace for files, directories and links,
 nothing under a configured link or file, no clash with systemd units."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from provision.config import model
-from provision.config.checks._common import check_path, describe, duplicate_errors, parents
+from provision.config.checks._common import (
+    check_path,
+    describe,
+    duplicate_errors,
+    parents,
+    shared_by_checks,
+)
 from provision.diagnostics import ConfigPath, Diagnostic, error
 
 UNIT_DIR = "/etc/systemd/system"
@@ -24,11 +31,13 @@ class Node(NamedTuple):
         return ("storage", self.kind, self.item, "path")
 
 
-def nodes(storage: model.Storage) -> list[Node]:
-    out = [Node("files", i, f.path) for i, f in enumerate(storage.files)]
-    out += [Node("directories", i, d.path) for i, d in enumerate(storage.directories)]
-    out += [Node("links", i, link.path, bool(link.hard)) for i, link in enumerate(storage.links)]
-    return out
+@shared_by_checks
+def nodes(storage: model.Storage) -> tuple[Node, ...]:
+    return (
+        *(Node("files", i, f.path) for i, f in enumerate(storage.files)),
+        *(Node("directories", i, d.path) for i, d in enumerate(storage.directories)),
+        *(Node("links", i, link.path, bool(link.hard)) for i, link in enumerate(storage.links)),
+    )
 
 
 def check_node_paths(config: model.Config) -> Iterator[Diagnostic]:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 
 from provision.config import model
+from provision.config.checks._common import shared_by_checks
 from provision.config.checks.dataurl import DataURLError, parse_data_url
 from provision.diagnostics import ConfigPath, Diagnostic, error, warning
 
@@ -23,8 +24,13 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
 
-def all_resources(config: model.Config) -> Iterator[tuple[model.Resource, ConfigPath, bool]]:
+@shared_by_checks
+def all_resources(config: model.Config) -> tuple[tuple[model.Resource, ConfigPath, bool], ...]:
     """Every resource in the config with its path and whether a source is required."""
+    return tuple(_resources(config))
+
+
+def _resources(config: model.Config) -> Iterator[tuple[model.Resource, ConfigPath, bool]]:
     meta = config.provision
     for i, res in enumerate(meta.config.merge):
         yield res, ("provision", "config", "merge", i), True

@@ -6,8 +6,9 @@ fixed number of fields. Checking that structure catches truncated pastes,
 private keys and PuTTY keys before they lock someone out of a machine.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: with it, typing.NamedTuple turns
+# each field's annotation into a ForwardRef, compiled at import (see
+# tests/test_validate_startup.py).
 import re
 import struct
 from collections.abc import Iterator
