@@ -1,7 +1,8 @@
 """LUKS volumes bound with clevis: a real Tang server (tangd) on loopback, a software TPM2 (swtpm).
 
 clevis binds a LUKS2 header on a loop device without dm-crypt, so the
-binding, the proof that it unlocks (``clevis luks pass`` + ``cryptsetup open
+binding, the proof that it unlocks (the token read from ``cryptsetup luksDump
+--dump-json-metadata``, ``clevis decrypt`` + ``cryptsetup open
 --test-passphrase``), the removal of the random provisioning key and the
 target's crypttab are checked here for real. The whole disks stage is run
 for the fail-closed cases: a wrong thumbprint or an unreachable Tang server
@@ -243,6 +244,64 @@ def test_tpm2_only_binding(disk_env: Path, loop_factory: LoopFactory) -> None:
     assert _opens_with(device, _clevis_key(device))
     luks.install_in_target(disk_env)
     assert (disk_env / "etc/crypttab").read_text().endswith(" none luks\n")
+
+
+def _cryptsetup_before_2_4(tmp_path: Path) -> Path:
+    """A cryptsetup that, like 2.3 and older, has no ``--dump-json-metadata``; calls are logged."""
+    log = tmp_path / "cryptsetup-calls"
+    wrapper = tmp_path / "cryptsetup-2.3"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'for a in "$@"; do [ "$a" = --dump-json-metadata ] && '
+        '{ echo "cryptsetup: --dump-json-metadata: unknown option" >&2; exit 1; }; done\n'
+        f'exec {shutil.which("cryptsetup")} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return log
+
+
+@pytest.mark.root
+@needs_loop
+@needs_tang
+@pytest.mark.parametrize("json_metadata", [True, False], ids=["luksDump-json", "cryptsetup-2.3"])
+def test_a_binding_that_cannot_unlock_keeps_the_random_key(
+    disk_env: Path, loop_factory: LoopFactory, tang: Tang, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, json_metadata: bool,
+) -> None:
+    """The advertisement is right but the server named cannot be reached when the
+    unlock is proven: the run stops and the random key's slot stays, so the volume
+    is not left to a binding that does not open it. The same holds where
+    cryptsetup cannot print JSON metadata and clevis' scripts find the slot."""
+    if not json_metadata:
+        monkeypatch.setenv("PROVISION_TOOL_CRYPTSETUP", str(tmp_path / "cryptsetup-2.3"))
+        log = _cryptsetup_before_2_4(tmp_path)
+    device, _ = loop_factory(32)
+    advert = clevis.verify_advertisement(tang.url, tang.thumbprint, tang.advertisement())
+    gone = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ProvisionError, match="the binding does not unlock it"):
+        _format_and_bind(device, {"tang": [{"url": gone, "thumbprint": tang.thumbprint}]}, {gone: advert})
+    assert _keyslots(device) == 2  # the random key and the binding's
+    if not json_metadata:
+        assert "luksDump --dump-json-metadata" in log.read_text()
+
+
+@pytest.mark.root
+@needs_loop
+@needs_tang
+def test_cryptsetup_before_2_4_still_proves_the_binding(
+    disk_env: Path, loop_factory: LoopFactory, tang: Tang, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without JSON metadata the binding is found with clevis' scripts and proven; the random key goes."""
+    monkeypatch.setenv("PROVISION_TOOL_CRYPTSETUP", str(tmp_path / "cryptsetup-2.3"))
+    log = _cryptsetup_before_2_4(tmp_path)
+    device, _ = loop_factory(32)
+    advert = clevis.verify_advertisement(tang.url, tang.thumbprint, tang.advertisement())
+    _format_and_bind(device, {"tang": [{"url": tang.url, "thumbprint": tang.thumbprint}]}, {tang.url: advert})
+    assert _keyslots(device) == 1
+    assert _opens_with(device, _clevis_key(device))
+    calls = log.read_text()
+    assert "luksDump --dump-json-metadata" in calls and "open --test-passphrase" in calls
 
 
 @pytest.mark.root

@@ -3,9 +3,10 @@
 ``storage.luks[].clevis`` turns into one ``clevis luks bind`` call: a custom
 pin is passed as written; otherwise an ``sss`` pin with threshold ``t``
 (default 1) over the Tang servers and the TPM2. The volume is formatted with
-a key (the configured key file, or a random one), bound, checked to unlock
-through the binding when every pin needed can answer now, and a random key's
-slot is then removed, so only the binding opens the volume.
+a key (the configured key file, or a random one), bound, its clevis token
+checked against the config (:mod:`provision.disks.clevis_tokens`) and proven
+to unlock its key slot when the pins that answer now reach the threshold, and
+a random key's slot is then removed, so only the binding opens the volume.
 
 Tang advertisements are fetched before anything is changed (they are needs of
 the disks stage) and each is checked against the configured thumbprint here,

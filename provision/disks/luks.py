@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from provision.config import model
-from provision.disks import clevis, cryptenroll
+from provision.disks import clevis, clevis_tokens, cryptenroll
 from provision.disks.probe import Found
 from provision.disks.state import state_dir
 from provision.errors import ProvisionError
@@ -189,8 +189,9 @@ def bind_volume(luks: model.Luks, device: str, key_path: Path, advertisements: d
     """Bind the volume with clevis (it needs no dm-crypt), prove the binding, drop a random key.
 
     ``advertisements`` are the Tang advertisements fetched and verified
-    before the run changed anything, by URL. The unlock is proven (the
-    binding's passphrase opens the header) when the pins that answer now
+    before the run changed anything, by URL. The token clevis wrote is
+    checked to hold the binding asked for, and the unlock is proven (the
+    binding's passphrase opens its key slot) when the pins that answer now
     reach the threshold, as Ignition does; only then is a random key's slot
     removed, so a failed bind never leaves a volume nobody can open.
     """
@@ -204,8 +205,7 @@ def bind_volume(luks: model.Luks, device: str, key_path: Path, advertisements: d
             f"cannot bind LUKS volume {luks.name} on {device} with clevis ({pin}): "
             f"{result.stderr.strip() or 'exit status ' + str(result.status)}"
         )
-    if bound.checkable_now(len(advertisements)):
-        _prove_unlock(luks, device)
+    _check_binding(luks, device, bound, prove=bound.checkable_now(len(advertisements)))
     if luks.key_file is None or luks.key_file.source is None:
         removed = run("cryptsetup", ["luksRemoveKey", "--batch-mode", device, str(key_path)], check=False)
         if removed.status != 0:
@@ -251,6 +251,51 @@ def _configured_advertisements(bound: clevis.Binding) -> dict[str, Any]:
     return {t.url: json.loads(t.advertisement) for t in bound.tang if t.advertisement}
 
 
+def _check_binding(luks: model.Luks, device: str, bound: clevis.Binding, *, prove: bool) -> None:
+    """Check the header's clevis token against the config; with ``prove``, that it unlocks.
+
+    The token is read from the JSON metadata (one cryptsetup call) and its
+    JWE decrypted with ``clevis decrypt``: the same proof as ``clevis luks
+    pass``, without the seconds its shell scripts take to find the token.
+    Where cryptsetup cannot print JSON metadata (before 2.4) clevis' own
+    scripts find the slots, as before.
+    """
+    dump = run("cryptsetup", ["luksDump", "--dump-json-metadata", device], check=False)
+    if dump.status != 0:
+        if prove:
+            _prove_unlock_with_clevis_scripts(luks, device)
+        return
+    try:
+        found = clevis_tokens.tokens(dump.stdout)
+    except clevis.ClevisError as exc:
+        raise LuksError(f"LUKS volume {luks.name} was bound with clevis, but its header: {exc}") from None
+    if not found:
+        raise LuksError(f"LUKS volume {luks.name}: clevis luks bind succeeded but the header has no clevis token")
+    for token in found:  # the volume was formatted for this run: every clevis token is this bind's
+        wrong = clevis_tokens.mismatch(bound, token)
+        if wrong is not None:
+            raise LuksError(f"LUKS volume {luks.name}: the clevis binding in the header is not the one "
+                            f"configured ({bound.describe()}): {wrong}")
+    if not prove:
+        return
+    why = ""
+    for token in found:
+        recovered = run("clevis", ["decrypt"], input=token.jwe, check=False)
+        if recovered.status != 0 or not recovered.stdout_bytes:
+            why = f"clevis decrypt: {recovered.stderr.strip() or 'no key'}"
+            continue
+        for slot in token.keyslots:
+            if _opens_slot(device, slot, recovered.stdout_bytes):
+                return
+        why = "the key clevis recovers does not open its key slot"
+    raise LuksError(f"LUKS volume {luks.name} was bound with clevis, but the binding does not unlock it ({why})")
+
+
+def _opens_slot(device: str, slot: str | None, key: bytes) -> bool:
+    args = ["open", "--test-passphrase", "--key-file=-", *(["--key-slot", slot] if slot else []), device]
+    return run("cryptsetup", args, input=key, check=False).status == 0
+
+
 def bound_slots(device: str) -> list[str]:
     """The key slots clevis has bound on the device (``clevis luks list``)."""
     listed = run("clevis", ["luks", "list", "-d", device], check=False)
@@ -259,16 +304,15 @@ def bound_slots(device: str) -> list[str]:
     return [line.split(":", 1)[0].strip() for line in listed.stdout.splitlines() if ":" in line]
 
 
-def _prove_unlock(luks: model.Luks, device: str) -> None:
+def _prove_unlock_with_clevis_scripts(luks: model.Luks, device: str) -> None:
+    """The proof for cryptsetup before 2.4: ``clevis luks list`` and ``clevis luks pass``."""
     why = "clevis lists no binding"
     for slot in bound_slots(device):
         passed = run("clevis", ["luks", "pass", "-d", device, "-s", slot], check=False)
         if passed.status != 0 or not passed.stdout_bytes:
             why = f"clevis luks pass: {passed.stderr.strip() or 'no key'}"
             continue
-        tested = run("cryptsetup", ["open", "--test-passphrase", "--key-file=-", device],
-                     input=passed.stdout_bytes, check=False)
-        if tested.status == 0:
+        if _opens_slot(device, None, passed.stdout_bytes):
             return
         why = "the key clevis recovers does not open the volume"
     raise LuksError(f"LUKS volume {luks.name} was bound with clevis, but the binding does not unlock it ({why})")
