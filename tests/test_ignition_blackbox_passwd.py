@@ -6,10 +6,20 @@ root, and the account entries, homes and SSH key files the case expects are
 checked. Debian's Ignition 2.14 then applies the same config to its own copy:
 the expectations must hold there too, and both engines must leave identical
 account files and homes (the key file's name apart).
+
+A case with ``mount`` also gets a fresh loop device formatted as it says,
+named ``$DEVICE`` in its config: provision's mount stage mounts it inside
+the root; for Ignition 2.14, whose disks and mount stages need systemd and
+SELinux here, the test does what Ignition's mount stage does (the mount
+point's missing directories made 0755 and listed in the state file's
+notatedDirectories, then the mount) before its files stage. Afterwards
+nothing may be left mounted, and the filesystem's own root and contents
+are checked as well as the directories beneath it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,13 +27,14 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from apply_fixtures import IGNITION
+from disk_fixtures import LOOP_SKIP, attached, mounted, sh
 
 from provision.cli import main
 
@@ -68,9 +79,40 @@ def _seed(root: Path, case: dict[str, Any]) -> None:
         os.chown(path, uid, uid)
 
 
-def _config(case: dict[str, Any]) -> str:
+def _config(case: dict[str, Any], device: str = "") -> str:
     text = json.dumps({"ignition": {"version": case.get("version", "3.0.0")}, **case["config"]})
-    return text.replace('"KEY"', json.dumps(KEY))
+    return text.replace('"KEY"', json.dumps(KEY)).replace('"$DEVICE"', json.dumps(device))
+
+
+@contextlib.contextmanager
+def _device(case: dict[str, Any], work: Path, name: str) -> Iterator[str]:
+    """The case's ``mount`` filesystem on a fresh loop device ("" for a case without one); released after."""
+    if "mount" not in case:
+        yield ""
+        return
+    if LOOP_SKIP:
+        pytest.skip(LOOP_SKIP)
+    with attached(work / f"{name}.img", 64) as device:
+        sh(f"mkfs.{case['mount']['format']}", "-q", "-F", "-L", case["mount"]["label"], device)
+        yield device
+
+
+def _owner_mode(path: Path) -> list[int]:
+    info = path.lstat()
+    return [stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid]
+
+
+def _check_mount(root: Path, case: dict[str, Any], device: str, work: Path) -> None:
+    """Nothing left mounted in ``root``; the filesystem's root dir and contents are as the case says."""
+    if not device:
+        return
+    inside = [line for line in sh("findmnt", "-rn", "-o", "TARGET").stdout.splitlines()
+              if line.startswith(str(root) + "/")]
+    assert inside == [], f"still mounted: {inside}"
+    with mounted(device, work / "look", "ro") as top:
+        assert _owner_mode(top) == case["mount"]["root"], "the mounted filesystem's root"
+        found = {str(p.relative_to(top)): _owner_mode(p) for p in top.rglob("*")}
+        assert found == case["mount"]["contents"], "the mounted filesystem's contents"
 
 
 def _days() -> str:
@@ -103,6 +145,8 @@ def _check(root: Path, case: dict[str, Any], keyfile: str) -> None:
         assert os.path.lexists(root / path.lstrip("/")), f"{path} is gone"
     for user in case.get("nohome", []):
         assert not os.path.lexists(root / homes[user].lstrip("/")), f"{user} got a home"
+    for path, expected in case.get("nodes", {}).items():
+        assert _owner_mode(root / path.lstrip("/")) == expected, f"{path}: [mode, uid, gid]"
     for user, contents in case.get("keys", {}).items():
         path = root / homes[user].lstrip("/") / ".ssh" / "authorized_keys.d" / keyfile
         assert path.read_text() == contents.replace("KEY", KEY), path
@@ -116,12 +160,14 @@ def _provision(root: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert status == 0, captured.out + captured.err
 
 
-def _ignition(root: Path, config: Path, work: Path) -> str | None:
-    """Run Ignition 2.14's fetch and files stages; the line saying why it failed, or None."""
+def _ignition(root: Path, config: Path, work: Path, before_files: Callable[[], None] = lambda: None) -> str | None:
+    """Run Ignition 2.14's fetch and files stages (``before_files`` between); why it failed, or None."""
     env = {**os.environ, "IGNITION_CONFIG_FILE": str(config)}
     common = ["-platform", "file", "-root", str(root), "-log-to-stdout",
               "-config-cache", str(work / "cache.json"), "-state-file", str(work / "state")]
     for stage in ("fetch", "files"):
+        if stage == "files":
+            before_files()
         run = subprocess.run([str(IGNITION), "-stage", stage, *common], env=env, capture_output=True, text=True,
                              timeout=60)
         failures = [line for line in run.stdout.splitlines() if "Ignition failed" in line]
@@ -129,6 +175,29 @@ def _ignition(root: Path, config: Path, work: Path) -> str | None:
         if run.returncode != 0 and not late:
             return failures[-1] if failures else run.stdout[-3000:]
     return None
+
+
+def _ignition_mount_stage(case: dict[str, Any], root: Path, device: str, work: Path) -> None:
+    """What Ignition's mount stage does for the case's filesystem: missing components made 0755 and
+    recorded (shallowest first) in the state file's notatedDirectories, then the mount."""
+    path = case["config"]["storage"]["filesystems"][0]["path"]
+    made = []
+    for depth in range(1, len(Path(path).parts)):
+        component = "/" + "/".join(Path(path).parts[1:depth + 1])
+        if not (root / component.lstrip("/")).exists():
+            (root / component.lstrip("/")).mkdir(mode=0o755)
+            (root / component.lstrip("/")).chmod(0o755)
+            made.append(component)
+    state = json.loads((work / "state").read_text())
+    (work / "state").write_text(json.dumps({**state, "notatedDirectories": made}))
+    sh("mount", "-t", case["mount"]["format"], device, str(root / path.lstrip("/")))
+
+
+def _unmount_under(root: Path) -> None:
+    points = [line for line in sh("findmnt", "-rn", "-o", "TARGET").stdout.splitlines()
+              if line.startswith(str(root) + "/")]
+    for point in reversed(points):
+        sh("umount", point)
 
 
 def _tree(root: Path, keyfile: str) -> dict[str, tuple[Any, ...]]:
@@ -149,17 +218,20 @@ def _tree(root: Path, keyfile: str) -> dict[str, tuple[Any, ...]]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_ignition_passwd_case(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                              request: pytest.FixtureRequest) -> None:
+                              request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if "skip" in case:
         pytest.skip(case["skip"])
     if "known_bug" in case:
         request.applymarker(pytest.mark.xfail(reason=case["known_bug"], strict=True))
+    monkeypatch.setenv("PROVISION_STATE_DIR", str(tmp_path / "state"))  # its own record of mounts
     root = tmp_path / "root"
     _seed(root, case)
-    config = tmp_path / "config.ign"
-    config.write_text(_config(case))
-    _provision(root, config, capsys)
-    _check(root, case, "provision")
+    with _device(case, tmp_path, "provision") as device:
+        config = tmp_path / "config.ign"
+        config.write_text(_config(case, device))
+        _provision(root, config, capsys)
+        _check(root, case, "provision")
+        _check_mount(root, case, device, tmp_path)
 
 
 _RUNS = [c for c in CASES if "skip" not in c and c.get("version", "3.0.0") in _IGNITION_SPECS]
@@ -177,23 +249,39 @@ def searchable_tmp() -> Iterator[Path]:
 @pytest.mark.skipif(not IGNITION.exists(), reason="Debian package ignition not installed")
 @pytest.mark.parametrize("case", _RUNS, ids=[c["name"] for c in _RUNS])
 def test_real_ignition_makes_the_same_accounts(case: dict[str, Any], searchable_tmp: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Ignition 2.14 on its own copy: the case's expectations hold, and both roots' accounts are identical."""
-    config = searchable_tmp / "config.ign"
-    config.write_text(_config(case))
-    ours, theirs = searchable_tmp / "provision", searchable_tmp / "ignition"
+    monkeypatch.setenv("PROVISION_STATE_DIR", str(searchable_tmp / "provision-state"))
+    with _device(case, searchable_tmp, "provision") as our_device, \
+            _device(case, searchable_tmp, "ignition") as their_device:
+        _compare_with_ignition(case, searchable_tmp, capsys, our_device, their_device)
+
+
+def _compare_with_ignition(case: dict[str, Any], work: Path, capsys: pytest.CaptureFixture[str],
+                           our_device: str, their_device: str) -> None:
+    config, their_config = work / "config.ign", work / "ignition.ign"
+    config.write_text(_config(case, our_device))
+    their_config.write_text(_config(case, their_device))
+    ours, theirs = work / "provision", work / "ignition"
     _seed(ours, case)
     _seed(theirs, case)
-    failure = _ignition(theirs, config, searchable_tmp)
+    mount_stage = (lambda: _ignition_mount_stage(case, theirs, their_device, work)) if their_device else (lambda: None)
+    try:
+        failure = _ignition(theirs, their_config, work, mount_stage)
+    finally:
+        _unmount_under(theirs)
     if "ignition_fails" in case:
         # Ignition 2.14 cannot do what the case asks (the case says why); provision's side is checked above
         assert failure is not None and case["ignition_fails"] in failure, failure
         return
     assert failure is None, failure
     _check(theirs, {**case, **case.get("ignition", {})}, "ignition")
+    _check_mount(theirs, case, their_device, work)
     if "known_bug" in case or "ignition" in case:
         return  # provision differs there on purpose (the case's difference) or by a known bug
     _provision(ours, config, capsys)
+    _check_mount(ours, case, our_device, work)
     assert _tree(ours, "provision") == _tree(theirs, "ignition")
 
 
@@ -201,5 +289,6 @@ def test_the_passwd_port_counts() -> None:
     """Ignition's passwd tests transcribed here (INDEX.yaml says why the others are not); a skipped case says why."""
     assert {c["from"] for c in CASES if c["from"].startswith("positive/")} == {
         f"positive/passwd/users.go {name}" for name in (
-            "AddPasswdUsers", "UseAuthorizedKeysFile", "AddGroups", "EnsureGroupIdempotent", "DeletePasswdUsers")}
+            "AddPasswdUsers", "UseAuthorizedKeysFile", "AddGroups", "EnsureGroupIdempotent", "DeletePasswdUsers",
+            "AddPasswdUserWithMountPoints")}
     assert all(c["skip"].strip() for c in CASES if "skip" in c)

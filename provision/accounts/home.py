@@ -106,3 +106,31 @@ def _rechown(
     gid = new[1] if have[1] == old[1] else have[1]
     if (uid, gid) != have:
         tree.chown(path, uid, gid)
+
+
+def adopt_mount_directories(
+    tree: TargetTree, home: str, uid: int, gid: int, made: list[str]
+) -> bool:
+    """Give the user the directories the mount stage made at or below ``home``; True if any changed.
+
+    A filesystem mounted at, say, ~/.ssh/foo/bar makes ~, ~/.ssh and ~/.ssh/foo
+    (root's, 0755) before the user exists, so the home would not be the
+    user's. As Ignition does, each becomes the user's with mode 0700; the
+    mount point itself is reached through the mount, so it is the mounted
+    filesystem's root that changes, not the directory beneath it.
+    """
+    try:
+        top = tree.resolve(home)
+    except TargetMissingError:
+        return False
+    changed = False
+    for path in made:
+        if path != top and not path.startswith(top.rstrip("/") + "/"):
+            continue
+        state = tree.state(path)
+        if state is None or state.kind != "directory":
+            continue
+        if (state.uid, state.gid, state.mode) != (uid, gid, 0o700):
+            tree.set_owner_mode(path, mode=0o700, uid=uid, gid=gid)
+            changed = True
+    return changed

@@ -4,7 +4,9 @@ Mounts go shallowest first (``/var`` before ``/var/lib``), each mount point
 resolved inside the root (symlinks in the target cannot lead outside it).
 What was mounted is recorded in the state directory so a later process (the
 initramfs umount step) can undo it; unmounting goes deepest first and keeps
-going past a failure, reporting all of them.
+going past a failure, reporting all of them. The record also names the
+directories made for mount points, so the users stage can give the ones in a
+user's home to that user (as Ignition does).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from provision.config import model
 from provision.disks.state import state_dir
@@ -59,7 +62,7 @@ def _record_file() -> Path:
     return state_dir() / "mounts.json"
 
 
-def _read_records() -> list[dict[str, str]]:
+def _read_records() -> list[dict[str, Any]]:
     try:
         data = json.loads(_record_file().read_text())
     except (OSError, ValueError):
@@ -67,18 +70,19 @@ def _read_records() -> list[dict[str, str]]:
     return [r for r in data if isinstance(r, dict)]
 
 
-def _write_records(records: Sequence[dict[str, str]]) -> None:
+def _write_records(records: Sequence[dict[str, Any]]) -> None:
     path = _record_file()
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps(list(records)))
     scratch.replace(path)
 
 
-def mount_point(root: Path, path: str) -> Path:
+def mount_point(root: Path, path: str, made: list[str] | None = None) -> Path:
     """Create the mount point for ``path`` safely inside ``root``; return its host path.
 
     Like ``mkdir -p`` run chrooted: each component is resolved inside the
-    root (a symlink to /x means <root>/x) and created when missing.
+    root (a symlink to /x means <root>/x) and created when missing; the
+    in-root paths of those created are appended to ``made``.
     """
     from provision.target.tree import TargetTree
 
@@ -91,6 +95,8 @@ def mount_point(root: Path, path: str) -> Path:
             state = tree.state(resolved)
             if state is None:
                 tree.make_directory(resolved, mode=0o755, uid=0, gid=0)
+                if made is not None:
+                    made.append(resolved)
             elif state.kind != "directory":
                 raise ProvisionError(f"cannot mount on {path} in {root}: a {state.kind} is in the way")
     if resolved == "/" and PurePosixPath(path) != PurePosixPath("/"):
@@ -100,7 +106,8 @@ def mount_point(root: Path, path: str) -> Path:
 
 
 def mount_one(entry: MountEntry, device: str, root: Path) -> Path:
-    point = mount_point(root, entry.path)
+    made: list[str] = []
+    point = mount_point(root, entry.path, made)
     args = []
     if entry.fstype:
         args += ["-t", entry.fstype]
@@ -108,9 +115,18 @@ def mount_one(entry: MountEntry, device: str, root: Path) -> Path:
         args += ["-o", ",".join(entry.options)]
     run("mount", [*args, device, str(point)])
     records = _read_records()
-    records.append({"root": str(root), "point": str(point)})
+    records.append({"root": str(root), "point": str(point), "made": made})
     _write_records(records)
     return point
+
+
+def made_directories(root: Path) -> list[str]:
+    """In-root paths of the directories mounting under ``root`` created (while still mounted)."""
+    made = []
+    for record in _read_records():
+        if record.get("root") == str(root) and isinstance(record.get("made"), list):
+            made += [path for path in record["made"] if isinstance(path, str)]
+    return made
 
 
 def _mounted_points() -> set[str]:

@@ -31,7 +31,7 @@ from provision.accounts.edits import (
     group_edit,
     user_edit,
 )
-from provision.accounts.home import ensure_home
+from provision.accounts.home import adopt_mount_directories, ensure_home
 from provision.accounts.repair import UserIntent, repair
 from provision.accounts.ssh import (
     KEYS_FILE,
@@ -41,6 +41,7 @@ from provision.accounts.ssh import (
     write_authorized_keys,
 )
 from provision.config.model import Config, Group, Passwd, User
+from provision.disks.mounting import made_directories
 from provision.errors import ProvisionError, StageError
 from provision.stages.base import Action, Plan, StageBase, Step, Target
 from provision.stages.journal import StageJournal, config_digest
@@ -183,10 +184,12 @@ class UsersStage(StageBase):
                 raise StageError(NAME, "account databases", _cause(exc)) from None
             for line in repaired:
                 log.warning("users: repaired %s left by an interrupted run", line)
-            yield self._steps(tree, etc, backend, data.passwd, created)
+            made = made_directories(target.root.resolve())
+            yield self._steps(tree, etc, backend, data.passwd, created, made)
 
     def _steps(
         self, tree: TargetTree, etc: str, backend: AccountsBackend, passwd: Passwd, created: set[str],
+        made: list[str],
     ) -> Iterator[Step]:
         """Groups, users, removed groups, then homes and keys; each edit computed when it runs."""
 
@@ -213,7 +216,7 @@ class UsersStage(StageBase):
         for group in passwd.groups:
             if not group.should_exist:
                 yield Step(f"group {group.name}", edit(for_group(group)))
-        yield from self._homes_and_keys(tree, etc, passwd, created)
+        yield from self._homes_and_keys(tree, etc, passwd, created, made)
 
     @staticmethod
     def _created_by_config(tree: TargetTree, etc: str, data: UsersPlan) -> set[str]:
@@ -234,20 +237,27 @@ class UsersStage(StageBase):
         return {u.name for u in data.passwd.users if u.should_exist and u.name not in existing_users}
 
     @staticmethod
-    def _homes_and_keys(tree: TargetTree, etc: str, passwd: Passwd, created: set[str]) -> Iterator[Step]:
+    def _homes_and_keys(
+        tree: TargetTree, etc: str, passwd: Passwd, created: set[str], made: list[str],
+    ) -> Iterator[Step]:
         defaults = load_defaults(tree, etc)
         wanted = [u for u in passwd.users if u.should_exist]
         for user in wanted:
             # Homes come with new users, as with useradd --create-home (also
             # after a run killed between useradd and the home); existing
             # users are left as they are, and "no home" markers never made.
+            # Directories the mount stage made in a home become the user's
+            # (new or existing user, as Ignition does).
             def home(user: User = user) -> bool:
                 account = _existing_account(tree, etc, user)
                 no_home = account.home.rstrip("/") in ("", defaults.nonexistent.rstrip("/"))
-                if user.name not in created or user.no_create_home or no_home:
+                if user.no_create_home or no_home:
                     return False
-                return _guarded(lambda: ensure_home(
+                made_home = user.name in created and _guarded(lambda: ensure_home(
                     tree, account.home, account.uid, account.gid, defaults.home_mode, defaults.skel))
+                adopted = _guarded(lambda: adopt_mount_directories(
+                    tree, account.home, account.uid, account.gid, made))
+                return made_home or adopted
 
             def keys(user: User = user) -> bool:
                 account = _existing_account(tree, etc, user)
