@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from process_timing import machine, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINCCbOZxo6OA8Crr09NZT74nQF/4+r4/d+QEYfDToQEi ops@bastion"
@@ -76,31 +74,6 @@ def write_workload(folder: Path) -> Path:
     return path
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """(wall ms, CPU ms) of one whole process; fails loudly if it fails."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = (time.perf_counter() - started) * 1000
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv} failed: {err.decode(errors='replace')}")
-    return wall, (usage.ru_utime + usage.ru_stime) * 1000
-
-
-def machine() -> str:
-    """lscpu's model name and core count (the figures are meaningless without them)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-        model = fields.get("Model name", "").strip()
-        cpus = fields.get("CPU(s)", "").strip()
-    except (OSError, subprocess.CalledProcessError):
-        model, cpus = platform.processor(), str(os.cpu_count())
-    return f"{model}, {cpus} CPU(s) ({os.cpu_count()} usable)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=11)
@@ -113,14 +86,13 @@ def main() -> None:
         transpile = [python, "-m", "provision", "transpile", "--files-dir", str(folder / "files"),
                      str(big), "-o", str(out)]
         commands = {f"provision transpile (Butane, {FILES:,} files)": transpile, "`python -c pass`": [python, "-c", "pass"]}
-        timed(transpile)  # warms the bytecode and page caches
+        timed(transpile, cwd=ROOT)  # warms the bytecode and page caches
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, argv in commands.items():
-                results[name].append(timed(argv))
+                results[name].append(timed(argv, cwd=ROOT))
         sizes = f"Butane YAML {big.stat().st_size / 1024:.1f} KiB -> JSON {out.stat().st_size / 1024:.1f} KiB"
-    print(f"Machine: {machine()}, Python {platform.python_version()}, load average "
-          f"{os.getloadavg()[0]:.1f}. Date: {datetime.date.today()}. {sizes}. {args.runs} runs each:\n")
+    print(f"Machine: {machine()}. Date: {datetime.date.today()}. {sizes}. {args.runs} runs each:\n")
     print("| command | median wall ms | min wall ms | median CPU ms | median wall per file |")
     print("|---|---:|---:|---:|---:|")
     for name, samples in results.items():

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from process_timing import machine, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINCCbOZxo6OA8Crr09NZT74nQF/4+r4/d+QEYfDToQEi ops@bastion"
@@ -66,19 +64,6 @@ def write_workload(folder: Path, files: int = 1000) -> Path:
     return path
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """(wall ms, CPU ms) of one whole process; fails loudly if it fails."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = (time.perf_counter() - started) * 1000
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv} failed: {err.decode(errors='replace')}")
-    return wall, (usage.ru_utime + usage.ru_stime) * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
@@ -93,17 +78,13 @@ def main() -> None:
             "provision validate (its JSON output)": [python, "-m", "provision", "validate", str(out)],
             "`python -c pass`": [python, "-c", "pass"],
         }
-        timed(commands["provision transpile (1,000 files)"])  # writes out.json, warms the caches
+        timed(commands["provision transpile (1,000 files)"], cwd=ROOT)  # writes out.json, warms the caches
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, argv in commands.items():
-                results[name].append(timed(argv))
+                results[name].append(timed(argv, cwd=ROOT))
         sizes = f"YAML {big.stat().st_size / 1024:.1f} KiB -> JSON {out.stat().st_size / 1024:.1f} KiB"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"Machine: {os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.1f}. Date: {datetime.date.today()}. "
-          f"{sizes}. Median of {args.runs} runs each:\n")
+    print(f"Machine: {machine()}. Date: {datetime.date.today()}. {sizes}. Median of {args.runs} runs each:\n")
     print("| command | median wall ms | min wall ms | median CPU ms |")
     print("|---|---:|---:|---:|")
     for name, samples in results.items():

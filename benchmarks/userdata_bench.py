@@ -24,15 +24,14 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
+
+from process_timing import machine, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,16 +70,6 @@ def multipart() -> bytes:
     return outer.as_bytes()
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: some corpus documents are refused
-        sys.exit(f"{argv} failed")
-    return wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
@@ -102,14 +91,12 @@ def main() -> None:
             "`python -c pass`": [sys.executable, "-c", "pass"],
         }
         for argv in commands.values():  # warm the bytecode cache and the page cache
-            timed(argv, env)
+            timed(argv, env, ok=(0, 1))  # 1: some corpus documents are refused
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, argv in commands.items():
-                results[name].append(timed(argv, env))
-    print(f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"load {os.getloadavg()[0]:.1f}, Python {platform.python_version()}. "
-          f"Date: {datetime.date.today()}. Median of {args.runs} runs:\n")
+                results[name].append(timed(argv, env, ok=(0, 1)))
+    print(f"Machine: {machine()}. Date: {datetime.date.today()}. Median of {args.runs} runs:\n")
     print("| command | median wall ms | min wall ms | median CPU ms |\n|---|---:|---:|---:|")
     for name, runs in results.items():
         walls, cpus = [w for w, _ in runs], [c for _, c in runs]

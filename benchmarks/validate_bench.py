@@ -29,17 +29,18 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from process_timing import machine as machine_summary
+from process_timing import timed
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISION = Path(sys.executable).with_name("provision")
@@ -144,20 +145,7 @@ class Samples:
     cpu: list[float] = field(default_factory=list)
 
     def median_ms(self) -> tuple[float, float]:
-        return statistics.median(self.wall) * 1000, statistics.median(self.cpu) * 1000
-
-
-def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, cpu seconds) of one whole process, CPU from wait4()."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read() if proc.stderr else b""
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {err.decode()[:500]}")
-    return wall, usage.ru_utime + usage.ru_stime
+        return statistics.median(self.wall), statistics.median(self.cpu)
 
 
 def bench_env(pycache: Path) -> dict[str, str]:
@@ -178,7 +166,7 @@ def baseline(runs: int, env: dict[str, str]) -> Samples:
     """A bare interpreter start (``python -c pass``): the floor under any Python tool."""
     samples = Samples()
     for _ in range(runs):
-        wall, cpu = run_measured([sys.executable, "-c", "pass"], env)
+        wall, cpu = timed([sys.executable, "-c", "pass"], env)
         samples.wall.append(wall)
         samples.cpu.append(cpu)
     return samples
@@ -189,10 +177,10 @@ def measure(workload: Workload, runs: int, env: dict[str, str]) -> dict[str, Sam
     samples = {name: Samples() for name in argvs}
     for argv in argvs.values():  # warm-up: bytecode cache, page cache
         for _ in range(3):
-            run_measured(argv, env)
+            timed(argv, env)
     for _ in range(runs):
         for name, argv in argvs.items():
-            wall, cpu = run_measured(argv, env)
+            wall, cpu = timed(argv, env)
             samples[name].wall.append(wall)
             samples[name].cpu.append(cpu)
     return samples
@@ -202,24 +190,12 @@ def measure(workload: Workload, runs: int, env: dict[str, str]) -> dict[str, Sam
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     ignition = "not installed"
     if IGNITION_VALIDATE:
         done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "ignition"],
                               capture_output=True, text=True)
         ignition = done.stdout.strip() or "installed"
-    load = os.getloadavg()[0]
-    return (
-        f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}, "
-        f"ignition {ignition}, load average {load:.1f} at start"
-    )
+    return f"{machine_summary()}, ignition {ignition}"
 
 
 def importtime(workload: Workload, env: dict[str, str], top: int = 12) -> str:
